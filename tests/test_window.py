@@ -1,0 +1,233 @@
+"""Windowed statistics against scipy.ndimage.uniform_filter and a brute-force
+np.mean/np.var over every window, in float64, on awkward chunkings."""
+
+import dask.array as da
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage as ndi
+
+import tiledproc as tp
+from tiledproc.errors import InvalidParameterError, InvalidTypeError
+from tiledproc.testing import assert_chunk_invariant, random_chunks, window_reference
+
+from .conftest import raise_if_dask_computes
+
+MODES = ["reflect", "mirror", "nearest", "constant", "wrap"]
+
+
+def scipy_mean(x, size, mode, cval=0.0):
+    sy, sx = (size, size) if np.isscalar(size) else size
+    return ndi.uniform_filter(np.asarray(x, np.float64), (1,) * (x.ndim - 2) + (sy, sx), mode=mode, cval=cval)
+
+
+def chunkings_for(shape, rng):
+    """A fixed set of awkward chunkings plus random ones."""
+    fixed = [
+        tuple((1,) * n for n in shape[:-2]) + ((1,) * shape[-2], (1,) * shape[-1]),  # one pixel
+        tuple((1,) * n for n in shape[:-2]) + (3, 2),  # smaller than most halos
+        shape,  # one chunk
+    ]
+    return fixed + [random_chunks(shape, rng) for _ in range(3)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("size", [1, 3, 7, (5, 9), 25])
+def test_matches_scipy_and_brute_force(mode, size, rng):
+    x = rng.normal(size=(2, 13, 17)) * 10 + 3
+    ref_mean = scipy_mean(x, size, mode, cval=1.5)
+    ref_m, ref_v = window_reference(x, size, mode, cval=1.5)
+    np.testing.assert_allclose(ref_m, ref_mean, rtol=1e-12)  # the brute force is right
+    assert_chunk_invariant(
+        lambda a: tp.window_stats(a, size, mode=mode, cval=1.5),
+        x, (ref_mean, ref_v), chunkings=chunkings_for(x.shape, rng), rtol=1e-10, atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_window_larger_than_image(mode, rng):
+    x = rng.normal(size=(5, 4))
+    for size in (9, 21, 41):
+        ref = scipy_mean(x, size, mode, cval=-2.0)
+        _, ref_v = window_reference(x, size, mode, cval=-2.0)
+        assert_chunk_invariant(
+            lambda a: tp.window_stats(a, size, mode=mode, cval=-2.0),
+            x, (ref, ref_v), chunkings=[(1, 1), (2, 3), (5, 4)], rtol=1e-10, atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("func,index", [(tp.window_mean, 0), (tp.window_variance, 1), (tp.window_std, 2)])
+def test_single_statistics(func, index, rng):
+    x = rng.normal(size=(11, 14))
+    m, v = window_reference(x, 5, "mirror")
+    ref = (m, v, np.sqrt(v))[index]
+    assert_chunk_invariant(lambda a: func(a, 5, mode="mirror"), x, ref,
+                           chunkings=[(4, 5), (1, 1)], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "dtype,expected",
+    [("bool", "float32"), ("uint8", "float32"), ("int8", "float32"), ("uint16", "float32"), ("int16", "float32"),
+     ("float16", "float32"), ("float32", "float32"), ("int32", "float64"), ("uint32", "float64"),
+     ("int64", "float64"), ("uint64", "float64"), ("float64", "float64")],
+)
+def test_dtype_rule_and_values(dtype, expected, rng):
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    if dtype == "bool":
+        x = rng.integers(0, 2, size=(9, 12)).astype(bool)
+    elif info is not None:  # the full range: sums must not overflow
+        lo, hi = max(info.min, -(2**40)), min(info.max, 2**40)
+        x = rng.integers(lo, hi, size=(9, 12), endpoint=True).astype(dtype)
+        x[0, :3] = info.max
+        x[1, :3] = info.min
+    else:
+        x = (rng.normal(size=(9, 12)) * 100).astype(dtype)
+    m, v = tp.window_stats(x, 3)
+    assert m.dtype == v.dtype == np.dtype(expected) == np.result_type(dtype, np.float32)
+    ref_m, ref_v = window_reference(x.astype(np.float64), 3)
+    rtol = 1e-6 if expected == "float32" else 1e-10
+    scale = np.abs(x.astype(np.float64)).max() + 1
+    assert_chunk_invariant(lambda a: tp.window_stats(a, 3), x, (ref_m, ref_v),
+                           chunkings=[(2, 5), (9, 12)], rtol=rtol, atol=rtol * scale * scale)
+
+
+def test_no_catastrophic_cancellation():
+    rng = np.random.default_rng(1)
+    x = (10000 + rng.normal(size=(3, 200, 230))).astype(np.float32)
+    _, ref_v = window_reference(x.astype(np.float64), 15)
+    for a in (x, da.from_array(x, chunks=(1, 37, 64))):
+        _, v = tp.window_stats(a, 15)
+        rel = np.abs(np.asarray(v, np.float64) - ref_v) / ref_v
+        assert rel.max() < 1e-4, rel.max()
+    # the textbook E[x^2] - E[x]^2 in float32 would be far off: the check can fail
+    m32 = ndi.uniform_filter(x[0], 15)
+    naive = ndi.uniform_filter(x[0] * x[0], 15) - m32 * m32
+    assert (np.abs(naive - ref_v[0]) / ref_v[0]).max() > 1e-2
+
+
+def test_huge_outlier_does_not_leak(rng):
+    """A window sum is built only from its own pixels: a 1e30 outlier does not
+    spoil the variance of the windows that do not contain it."""
+    x = rng.normal(size=(40, 60))
+    x[20, 30] = 1e30
+    _, v = tp.window_stats(x, 5)
+    _, ref_v = window_reference(x, 5)
+    far = np.ones(x.shape, bool)
+    far[18:23, 28:33] = False
+    np.testing.assert_allclose(v[far], ref_v[far], rtol=1e-9)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_nan_affects_exactly_its_windows(mode, rng):
+    x = rng.normal(size=(2, 19, 23))
+    x[0, 0, 5] = np.nan
+    x[0, 10, 11] = np.nan
+    x[1, 18, 22] = np.nan
+    x[1, 4, 0] = np.inf
+    ref_m, ref_v = window_reference(x, 5, mode, cval=0.5)
+    for chunks in [(1, 4, 5), (2, 19, 23), (1, 1, 1), random_chunks(x.shape, rng)]:
+        a = da.from_array(x, chunks=chunks)
+        m, v = (r.compute() for r in tp.window_stats(a, 5, mode=mode, cval=0.5))
+        np.testing.assert_array_equal(np.isnan(m), np.isnan(ref_m))
+        np.testing.assert_array_equal(np.isnan(v), np.isnan(ref_v))
+        np.testing.assert_array_equal(np.isinf(m), np.isinf(ref_m))
+        ok = np.isfinite(ref_m)
+        np.testing.assert_allclose(m[ok], ref_m[ok], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(v[ok], ref_v[ok], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_nan_policy_omit(mode, rng):
+    x = rng.normal(size=(17, 21))
+    x[3:9, 4:12] = np.nan  # a nodata hole larger than the window
+    x[15, 0] = np.nan
+    ref_m, ref_v = window_reference(x, 5, mode, cval=np.nan, nan_policy="omit")
+    assert np.isnan(ref_m).any()  # the hole's centre has no valid pixel
+    assert_chunk_invariant(
+        lambda a: tp.window_stats(a, 5, mode=mode, cval=np.nan, nan_policy="omit"),
+        x, (ref_m, ref_v), chunkings=[(4, 3), (1, 1), (17, 21)], rtol=1e-10, atol=1e-12,
+    )
+
+
+def test_omit_with_constant_cval_counts_the_border(rng):
+    x = rng.normal(size=(8, 9))
+    x[0, 0] = np.nan
+    ref = window_reference(x, 3, "constant", cval=2.0, nan_policy="omit")
+    assert_chunk_invariant(lambda a: tp.window_stats(a, 3, mode="constant", cval=2.0, nan_policy="omit"),
+                           x, ref, chunkings=[(3, 3)], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(7, 8), (3, 9, 10), (2, 3, 6, 7)])
+def test_leading_axes(shape, rng):
+    x = rng.normal(size=shape)
+    ref = window_reference(x, 3, "wrap")
+    assert_chunk_invariant(lambda a: tp.window_stats(a, 3, mode="wrap"), x, ref,
+                           chunkings=[random_chunks(shape, rng), random_chunks(shape, rng, small=True)],
+                           rtol=1e-10, atol=1e-12)
+
+
+def test_dask_is_lazy_and_named_deterministically(rng):
+    a = da.from_array(rng.normal(size=(2, 30, 40)), chunks=(1, 7, 9))
+    with raise_if_dask_computes():
+        m1, v1 = tp.window_stats(a, 15)
+        m2, _ = tp.window_stats(a, 15)
+        m3, _ = tp.window_stats(a, 13)
+        m4, _ = tp.window_stats(a, 15, mode="constant", cval=np.nan)
+        m5, _ = tp.window_stats(a, 15, mode="constant", cval=np.nan)
+    assert m1.name == m2.name != m3.name
+    assert m4.name == m5.name
+    assert m1.shape == a.shape and m1.dtype == np.float64
+
+
+@given(
+    h=st.integers(1, 14),
+    w=st.integers(1, 14),
+    size=st.integers(0, 10).map(lambda k: 2 * k + 1),
+    mode=st.sampled_from(MODES),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60, deadline=None)
+def test_chunk_invariance_property(h, w, size, mode, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(h, w))
+    expected = tp.window_stats(x, size, mode=mode)
+    ref = window_reference(x, size, mode)
+    np.testing.assert_allclose(expected[0], ref[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(expected[1], ref[1], rtol=1e-9, atol=1e-12)
+    chunks = random_chunks(x.shape, rng)
+    got = tp.window_stats(da.from_array(x, chunks=chunks), size, mode=mode)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g.compute(), e, rtol=1e-12, atol=1e-13)
+
+
+# ------------------------------------------------------------------ refusals
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"size": 4}, InvalidParameterError, "Expected size to be an odd positive integer"),
+        ({"size": 0}, InvalidParameterError, "Expected size to be an odd positive integer"),
+        ({"size": -3}, InvalidParameterError, "Expected size to be an odd positive integer"),
+        ({"size": (3, 4)}, InvalidParameterError, "Expected size to be an odd positive integer"),
+        ({"size": (3, 3, 3)}, InvalidParameterError, "Expected size to be an odd positive integer or a pair"),
+        ({"size": 3.0}, InvalidTypeError, "Expected size to be an integer, got 3.0"),
+        ({"size": 3, "mode": "symmetric"}, InvalidParameterError, "Expected mode to be one of 'reflect'"),
+        ({"size": 3, "nan_policy": "ignore"}, InvalidParameterError, "Expected nan_policy to be 'propagate' or 'omit'"),
+        ({"size": 3, "cval": "zero"}, InvalidTypeError, "Expected cval to be a real number"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs, error, message, rng):
+    with pytest.raises(error, match=message.replace("(", r"\(")):
+        tp.window_stats(rng.normal(size=(5, 5)), **kwargs)
+
+
+def test_bad_arrays_are_refused():
+    with pytest.raises(InvalidParameterError, match=r"at least 2 dimensions \(\.\.\., y, x\), got shape \(5,\)"):
+        tp.window_mean(np.arange(5.0), 3)
+    with pytest.raises(InvalidTypeError, match="Expected image to have a boolean, integer or real floating dtype, got complex128"):
+        tp.window_mean(np.ones((3, 3), complex), 3)
+    with pytest.raises(InvalidTypeError, match="Expected image to be a numpy or dask array, got str"):
+        tp.window_mean("image.tif", 3)
+    assert isinstance(InvalidParameterError("x"), ValueError)

@@ -1,0 +1,19 @@
+"""tiledproc: rasters too large for memory, processed chunk by chunk from Zarr
+with dask, with results identical to scipy/numpy/scikit-image in memory."""
+
+from ._version import __version__
+from .errors import TiledprocError
+from .io import ingest_tiff, open_raster, save_raster
+from .ops.window import window_mean, window_stats, window_std, window_variance
+
+__all__ = [
+    "__version__",
+    "TiledprocError",
+    "open_raster",
+    "save_raster",
+    "ingest_tiff",
+    "window_mean",
+    "window_variance",
+    "window_std",
+    "window_stats",
+]

@@ -1,0 +1,56 @@
+"""The one dtype rule of tiledproc.
+
+Floating outputs are ``np.result_type(input, np.float32)``:
+
+============================  ==========
+input                         output
+============================  ==========
+bool, (u)int8, (u)int16       float32
+float16, float32              float32
+(u)int32, (u)int64, float64   float64
+============================  ==========
+
+Sums are accumulated in float64 whatever the output type, and a result is
+never written back into an integer input dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidTypeError
+
+__all__ = ["float_type", "check_real_dtype"]
+
+
+def check_real_dtype(dtype, name: str = "image") -> np.dtype:
+    """Return ``dtype`` as a numpy dtype if it is boolean, integer or real floating."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise InvalidTypeError(
+            f"Expected {name} to have a boolean, integer or real floating dtype, "
+            f"got {dtype} instead."
+        )
+    return dtype
+
+
+def float_type(dtype, name: str = "image") -> np.dtype:
+    """The floating dtype of results computed from an input of ``dtype``.
+
+    >>> float_type(np.uint16), float_type(np.int32), float_type(np.float64)
+    (dtype('float32'), dtype('float64'), dtype('float64'))
+    """
+    return np.result_type(check_real_dtype(dtype, name), np.float32)
+
+
+def kernel_input(block: np.ndarray) -> np.ndarray:
+    """A view or cheap copy of ``block`` in a dtype the compiled kernels accept.
+
+    The kernels are compiled for every integer type and for float32/float64;
+    bool and float16 are widened exactly (to uint8 and float32).
+    """
+    if block.dtype == np.bool_:
+        return block.view(np.uint8)
+    if block.dtype == np.float16:
+        return block.astype(np.float32)
+    return block

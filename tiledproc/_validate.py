@@ -1,0 +1,105 @@
+"""``parse_*`` helpers: return a normalised value or raise an error that names
+the parameter, what was expected and what was given."""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+from .errors import InvalidParameterError, InvalidTypeError
+
+__all__ = [
+    "MODES",
+    "parse_mode",
+    "parse_window_size",
+    "parse_spatial_ndim",
+    "parse_nan_policy",
+    "parse_positive_float",
+    "parse_int",
+    "parse_real",
+]
+
+#: Boundary modes of every windowed operation, with scipy.ndimage's meaning.
+MODES = ("reflect", "mirror", "nearest", "constant", "wrap")
+
+
+def parse_int(value, name: str) -> int:
+    if not isinstance(value, (bool, np.bool_)):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise InvalidTypeError(
+        f"Expected {name} to be an integer, got {value!r} ({type(value).__name__}) instead."
+    )
+
+
+def parse_real(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InvalidTypeError(
+            f"Expected {name} to be a real number, got {value!r} ({type(value).__name__}) instead."
+        )
+    return float(value)
+
+
+def parse_positive_float(value, name: str, *, allow_zero: bool = False) -> float:
+    v = parse_real(value, name)
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        what = "non-negative" if allow_zero else "positive"
+        raise InvalidParameterError(f"Expected {name} to be a finite {what} number, got {value!r} instead.")
+    return v
+
+
+def parse_window_size(size, name: str = "size") -> tuple[int, int]:
+    """A window size: one odd positive int, or a pair ``(size_y, size_x)``."""
+    if isinstance(size, (tuple, list, np.ndarray)):
+        sizes = list(size)
+        if len(sizes) != 2:
+            raise InvalidParameterError(
+                f"Expected {name} to be an odd positive integer or a pair (size_y, size_x), "
+                f"got {size!r} instead."
+            )
+    else:
+        sizes = [size, size]
+    out = []
+    for s in sizes:
+        s = parse_int(s, name)
+        if s < 1 or s % 2 == 0:
+            raise InvalidParameterError(
+                f"Expected {name} to be an odd positive integer (the window is centred on the "
+                f"pixel), got {size!r} instead; use e.g. {max(1, s + 1 if s % 2 == 0 else 1)}."
+            )
+        out.append(s)
+    return out[0], out[1]
+
+
+def parse_mode(mode, name: str = "mode") -> str:
+    if not isinstance(mode, str) or mode not in MODES:
+        raise InvalidParameterError(
+            f"Expected {name} to be one of {', '.join(repr(m) for m in MODES)}, got {mode!r} instead."
+        )
+    return mode
+
+
+def parse_nan_policy(policy, name: str = "nan_policy") -> str:
+    if policy not in ("propagate", "omit"):
+        raise InvalidParameterError(
+            f"Expected {name} to be 'propagate' or 'omit', got {policy!r} instead."
+        )
+    return policy
+
+
+def parse_spatial_ndim(a, name: str = "image", minimum: int = 2) -> None:
+    """Spatial operations need at least ``(y, x)``."""
+    ndim = getattr(a, "ndim", None)
+    if ndim is None:
+        raise InvalidTypeError(
+            f"Expected {name} to be a numpy or dask array, got {type(a).__name__} instead."
+        )
+    if ndim < minimum:
+        raise InvalidParameterError(
+            f"Expected {name} to have at least {minimum} dimensions (..., y, x), "
+            f"got shape {tuple(a.shape)} instead."
+        )

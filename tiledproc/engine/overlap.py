@@ -1,0 +1,182 @@
+"""The one runner behind every windowed operation.
+
+An operation hands over a block kernel and its radius ``(ry, rx)`` over the
+last two axes; the runner does the rest:
+
+* numpy in: the kernel runs once on the whole array, the boundary maps
+  follow ``mode`` at the true image edges;
+* dask in: ``dask.array.overlap`` adds a halo of ``radius`` from the
+  neighbouring chunks (``boundary="none"``, or ``"periodic"`` for ``wrap``),
+  and each block is mapped to exactly its core. At the true image edge the
+  kernel's boundary map applies ``mode`` itself, as the in-memory reference
+  does. Chunks smaller than the halo are merged first; an axis whose
+  halo would reach beyond the image is made a single chunk.
+
+The kernel receives ``(block, ymap, xmap)`` (see :mod:`tiledproc.kernels._boundary`)
+and returns ``(n_outputs, ..., H, W)`` for the core it was asked for, so
+several outputs (mean and variance, real and imaginary) come from one pass.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from itertools import accumulate
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+
+from ..kernels._boundary import axis_map
+
+__all__ = ["apply_overlap", "is_dask", "plan_axis"]
+
+Kernel = Callable[..., np.ndarray]
+
+
+def is_dask(a) -> bool:
+    return isinstance(a, da.Array)
+
+
+def _merge_small(chunks: Sequence[int], minimum: int) -> tuple[int, ...]:
+    """Merge neighbouring chunks until each holds at least ``minimum`` elements.
+
+    Chunks that are already large enough keep their boundaries, so a store's
+    1024-chunks with a 3-pixel tail become (..., 1024, 1027).
+    """
+    out: list[int] = []
+    acc = 0
+    for c in chunks:
+        acc += c
+        if acc >= minimum:
+            out.append(acc)
+            acc = 0
+    if acc:
+        if out:
+            out[-1] += acc
+        else:
+            out.append(acc)
+    return tuple(out)
+
+
+def plan_axis(chunks: Sequence[int], radius: int) -> tuple[tuple[int, ...], int]:
+    """``(chunks, depth)`` for one spatial axis with a kernel of ``radius``.
+
+    The depth is the radius when the axis has several chunks, else 0 (the
+    whole axis is in one block and the boundary map covers everything). No
+    chunk may be smaller than the depth, because a halo is taken from the
+    immediate neighbour only.
+    """
+    chunks = tuple(int(c) for c in chunks)
+    n = sum(chunks)
+    if radius == 0 or len(chunks) <= 1:
+        return chunks, 0
+    if radius >= n:
+        return (n,), 0
+    merged = _merge_small(chunks, radius)
+    if len(merged) == 1:
+        return merged, 0
+    return merged, radius
+
+
+def _overlap_block(
+    block: np.ndarray,
+    *,
+    kernel: Kernel,
+    radius: tuple[int, int],
+    depth: tuple[int, int],
+    periodic: bool,
+    starts: tuple[tuple[int, ...], tuple[int, ...]],
+    lengths: tuple[tuple[int, ...], tuple[int, ...]],
+    shape: tuple[int, int],
+    mode: str,
+    block_id=None,
+) -> np.ndarray:
+    maps = []
+    for k in range(2):
+        i = block_id[-2 + k]
+        nblocks = len(lengths[k])
+        d = depth[k]
+        before = d if (periodic or i > 0) else 0
+        after = d if (periodic or i < nblocks - 1) else 0
+        core_start, core_len = starts[k][i], lengths[k][i]
+        block_len = block.shape[-2 + k]
+        if block_len != before + core_len + after:  # pragma: no cover - dask invariant
+            raise AssertionError(
+                f"unexpected halo on axis {k}: block {block_len}, core {core_len}, depth {d}"
+            )
+        maps.append(
+            axis_map(core_start, core_len, radius[k], radius[k], core_start - before,
+                     block_len, shape[k], mode)
+        )
+    return kernel(block, maps[0], maps[1])
+
+
+def apply_overlap(
+    kernel: Kernel,
+    a,
+    *,
+    radius: tuple[int, int],
+    mode: str,
+    n_outputs: int,
+    dtype,
+    name: str,
+    token_parts: Sequence = (),
+):
+    """Run ``kernel`` over the last two axes of ``a`` with a halo of ``radius``.
+
+    Returns a list of ``n_outputs`` arrays shaped like ``a``: numpy for numpy
+    input, lazy dask arrays (with deterministic names) for dask input.
+    """
+    ry, rx = (int(r) for r in radius)
+    if not is_dask(a):
+        a = np.asarray(a)
+        H, W = a.shape[-2:]
+        if H == 0 or W == 0:
+            return [np.empty(a.shape, dtype=dtype) for _ in range(n_outputs)]
+        ymap = axis_map(0, H, ry, ry, 0, H, H, mode)
+        xmap = axis_map(0, W, rx, rx, 0, W, W, mode)
+        out = kernel(a, ymap, xmap)
+        return [out[k] for k in range(n_outputs)]
+
+    if 0 in a.shape:
+        return [da.empty(a.shape, dtype=dtype, chunks=a.chunks) for _ in range(n_outputs)]
+    ychunks, dy = plan_axis(a.chunks[-2], ry)
+    xchunks, dx = plan_axis(a.chunks[-1], rx)
+    if (ychunks, xchunks) != a.chunks[-2:]:
+        a = a.rechunk(a.chunks[:-2] + (ychunks, xchunks))
+    periodic = mode == "wrap"
+    boundary = "periodic" if periodic else "none"
+    nd = a.ndim
+    depth = {nd - 2: dy, nd - 1: dx}
+    if dy or dx:
+        extended = da.overlap.overlap(
+            a,
+            depth={ax: depth.get(ax, 0) for ax in range(nd)},
+            boundary={ax: (boundary if depth.get(ax, 0) else "none") for ax in range(nd)},
+        )
+    else:
+        extended = a
+    starts = tuple(tuple(accumulate((0,) + c[:-1])) for c in (ychunks, xchunks))
+    func = functools.partial(
+        _overlap_block,
+        kernel=kernel,
+        radius=(ry, rx),
+        depth=(dy, dx),
+        periodic=periodic,
+        starts=starts,
+        lengths=(ychunks, xchunks),
+        shape=a.shape[-2:],
+        mode=mode,
+    )
+    token = tokenize(a.name, ry, rx, mode, n_outputs, np.dtype(dtype).str, *token_parts)
+    stacked = da.map_blocks(
+        func,
+        extended,
+        dtype=dtype,
+        chunks=((n_outputs,),) + a.chunks,
+        new_axis=0,
+        name=f"{name}-{token}",
+        meta=np.empty((0,) * (nd + 1), dtype=dtype),
+    )
+    return [stacked[k] for k in range(n_outputs)]

@@ -1,0 +1,68 @@
+"""``save_raster``: write one array to a Zarr store, resumably."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..engine.runner import write_outputs
+from ..io.zarr_store import OutputSpec
+from .codecs import DEFAULT_CODEC
+
+__all__ = ["save_raster"]
+
+
+def save_raster(
+    array,
+    path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    attrs: dict | None = None,
+    chunks=None,
+    codec: str = DEFAULT_CODEC,
+    inputs=(),
+    scheduler=None,
+    progress: str = "off",
+) -> Path:
+    """Write ``array`` to ``path`` as a Zarr v3 (OME-Zarr 0.5) raster, one task per chunk.
+
+    Parameters
+    ----------
+    array : (y, x) or (band, y, x) numpy or dask array
+    path : str or Path
+        The output store (a directory, conventionally ending in ``.zarr``).
+    overwrite : bool
+        Replace an existing output. Without it an existing output is refused.
+    resume : bool
+        Finish an interrupted write of the *same* computation: chunks the
+        completion record lists are kept, only the others are computed. The
+        result is bit-identical to an uninterrupted run. An output made by a
+        different computation is refused.
+    attrs : dict, optional
+        Provenance and metadata. The keys ``operation``, ``parameters`` and
+        ``input`` go to ``attrs["tiledproc"]`` next to the tiledproc version
+        and the fingerprint; any other key is stored as a group attribute.
+    chunks : tuple, optional
+        Stored chunk shape; default: the dask chunks (numpy: 1 x 1024 x 1024).
+    codec : str
+        One of :data:`tiledproc.io.codecs.CODECS` (default ``"lz4"``).
+    inputs : sequence of paths
+        Input stores the result is made from: the output may not be, or be
+        inside, or contain any of them. A dask array read with
+        :func:`open_raster` adds nothing here by itself; pass its path.
+    scheduler : str, optional
+        ``"threads"`` (default), ``"processes"``, ``"synchronous"`` or a
+        ``tcp://`` address.
+    progress : {"off", "auto", "bar", "log"}
+
+    Returns
+    -------
+    path : Path
+    """
+    attrs = dict(attrs or {})
+    provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
+    provenance.setdefault("operation", "save_raster")
+    spec = OutputSpec(Path(path), array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)
+    write_outputs([spec], overwrite=overwrite, resume=resume, inputs=inputs, scheduler=scheduler,
+                  progress=progress)
+    return spec.path

@@ -1,0 +1,198 @@
+"""TIFF, BigTIFF and GeoTIFF in, without loading the file.
+
+A TIFF is read region by region: tiles or strips through tifffile's zarr
+view of the file (only the tiles/strips a region touches are decoded),
+uncompressed contiguous images through a memory map opened and closed for
+each region. The reader is opened by path in every task, so it pickles
+and runs on any worker. Peak memory is a few read regions, whatever the
+file size (a compressed image stored as one single strip is the exception:
+its strip must be decoded whole).
+
+Axes: ``(y, x)`` becomes ``(1, y, x)``, ``(y, x, samples)`` becomes
+``(samples, y, x)``, ``(band, y, x)`` stays. GeoTIFF georeferencing goes
+to the attributes (``proj:code``, ``spatial:transform``, the raw keys under
+``geotiff``, ``nodata``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import tifffile
+import zarr
+from dask.base import tokenize
+
+from ..errors import StoreNotFoundError, TiffError
+from .metadata import json_safe
+
+__all__ = ["read_tiff", "tiff_attrs", "is_tiff", "TiffRegionReader"]
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".gtif")
+#: budget for one read region of a stripped TIFF (full-width row bands)
+READ_BUDGET = 256 * 2**20
+
+
+def is_tiff(path) -> bool:
+    p = Path(path)
+    if p.suffix.lower() in TIFF_SUFFIXES:
+        return True
+    if p.is_file():
+        with open(p, "rb") as f:
+            head = f.read(4)
+        return head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
+    return False
+
+
+class TiffRegionReader:
+    """A picklable array-like over one series of a TIFF: ``reader[y0:y1, ...]``."""
+
+    def __init__(self, path, series: int = 0):
+        self.path = str(Path(path).expanduser())
+        self.series = series
+        try:
+            with tifffile.TiffFile(self.path) as tf:
+                if series >= len(tf.series):
+                    raise TiffError(f"{self.path!r} has {len(tf.series)} image series, not {series + 1}.")
+                s = tf.series[series]
+                self.shape = tuple(s.shape)
+                self.dtype = np.dtype(s.dtype)
+                self.axes = s.axes
+                page = s.keyframe
+                self.tiled = bool(page.is_tiled)
+                # a single contiguous, uncompressed block: readable through a memory map
+                self.offset = s.dataoffset if s.dataoffset is not None else None
+                self.byteorder = tf.byteorder
+                self.chunk_shape = tuple(getattr(page, "chunks", ()) or ())
+        except TiffError:
+            raise
+        except (tifffile.TiffFileError, OSError, ValueError) as e:
+            raise TiffError(f"Cannot read {self.path!r} as a TIFF: {e}") from e
+        self.ndim = len(self.shape)
+        st = os.stat(self.path)
+        self.stamp = (st.st_size, st.st_mtime_ns)
+
+    def __getitem__(self, key):
+        if self.offset is not None:
+            dtype = self.dtype.newbyteorder(self.byteorder)
+            mm = np.memmap(self.path, dtype=dtype, mode="r", offset=self.offset, shape=self.shape)
+            try:
+                out = np.array(mm[key], dtype=self.dtype)
+            finally:
+                mm._mmap.close()
+                del mm
+            return out
+        with tifffile.TiffFile(self.path) as tf:
+            store = tf.series[self.series].aszarr()
+            try:
+                return np.asarray(zarr.open_array(store, mode="r")[key])
+            finally:
+                store.close()
+
+
+def _read_chunks(reader: TiffRegionReader, yx_chunks: tuple[int, int]) -> tuple:
+    """Read regions: the output chunks, or full-width row bands for strips."""
+    cy, cx = yx_chunks
+    axes = reader.axes
+    shape = reader.shape
+    y = axes.index("Y")
+    x = axes.index("X")
+    chunks = list(shape)
+    chunks[y] = min(cy, shape[y])
+    chunks[x] = min(cx, shape[x])
+    for k, ax in enumerate(axes):
+        if ax not in "YX":
+            chunks[k] = shape[k] if ax == "S" and k == len(axes) - 1 else 1
+    if not reader.tiled and reader.offset is None:
+        # strips span the full width: read whole row bands if they fit the budget
+        row_band = chunks[y] * shape[x] * int(np.prod([shape[k] for k, a in enumerate(axes) if a == "S"]))
+        if row_band * reader.dtype.itemsize <= READ_BUDGET:
+            chunks[x] = shape[x]
+    return tuple(chunks)
+
+
+def read_tiff(path, *, chunks=(1, 1024, 1024), series: int = 0) -> da.Array:
+    """A TIFF as a lazy ``(band, y, x)`` dask array with the given chunks."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise StoreNotFoundError(f"Input TIFF {str(p)!r} does not exist.")
+    if not p.is_file():
+        raise TiffError(f"{str(p)!r} is not a file.")
+    reader = TiffRegionReader(p, series)
+    axes = reader.axes
+    if len(axes) == 2 and axes == "YX":
+        order = None
+    elif len(axes) == 3 and axes[1:] == "YX":
+        order = None
+    elif len(axes) == 3 and axes[:2] == "YX":
+        order = (2, 0, 1)
+    else:
+        raise TiffError(
+            f"{str(p)!r} has axes {axes!r} (shape {reader.shape}); tiledproc ingests (y, x), "
+            f"(y, x, samples) and (band, y, x) images."
+        )
+    bands = chunks[0] if len(chunks) == 3 else 1
+    yx = tuple(chunks[-2:])
+    name = "tiff-" + tokenize(str(p.resolve()), series, reader.stamp, _read_chunks(reader, yx))
+    a = da.from_array(reader, chunks=_read_chunks(reader, yx), lock=False, asarray=True,
+                      name=name, meta=np.empty((0,) * reader.ndim, dtype=reader.dtype))
+    if order is not None:
+        a = a.transpose(order)
+    if a.ndim == 2:
+        a = a[None]
+    return a.rechunk((bands,) + yx)
+
+
+def _nodata(value: str):
+    text = value.strip().strip("\x00").strip()
+    try:
+        v = float(text)
+    except ValueError:
+        return text
+    return int(v) if v.is_integer() and abs(v) < 2**53 else v
+
+
+def tiff_attrs(path, series: int = 0) -> dict:
+    """Georeferencing and nodata of a (Geo)TIFF as JSON-able attributes."""
+    attrs: dict = {}
+    with tifffile.TiffFile(str(path)) as tf:
+        page = tf.series[series].keyframe
+        nd = page.tags.get("GDAL_NODATA") or page.tags.get(42113)
+        if nd is not None:
+            attrs["nodata"] = json_safe(_nodata(str(nd.value)))
+        md = page.tags.get("GDAL_METADATA") or page.tags.get(42112)
+        if md is not None:
+            attrs["gdal_metadata"] = str(md.value)
+        geo = tf.geotiff_metadata if tf.is_geotiff else None
+    if not geo:
+        return attrs
+    attrs["geotiff"] = json_safe(geo)
+    code = None
+    for key in ("ProjectedCSTypeGeoKey", "GeographicTypeGeoKey"):
+        v = geo.get(key)
+        if v is not None and int(v) not in (0, 32767):
+            code = int(v)
+            break
+    if code is not None:
+        attrs["proj:code"] = f"EPSG:{code}"
+    transform = None
+    if "ModelTransformation" in geo:
+        m = np.asarray(geo["ModelTransformation"], dtype=float).reshape(4, 4)
+        transform = [m[0, 0], m[0, 1], m[0, 3], m[1, 0], m[1, 1], m[1, 3]]
+    elif "ModelPixelScale" in geo and "ModelTiepoint" in geo:
+        sx, sy = geo["ModelPixelScale"][:2]
+        i, j, _, X, Y, _ = list(geo["ModelTiepoint"][:6])
+        transform = [sx, 0.0, X - i * sx, 0.0, -sy, Y + j * sy]
+    if transform is not None:
+        raster_type = geo.get("GTRasterTypeGeoKey")
+        if raster_type is not None and int(raster_type) == 2:  # PixelIsPoint: shift to pixel corners
+            a, b, c, d, e, f = transform
+            transform = [a, b, c - 0.5 * a - 0.5 * b, d, e, f - 0.5 * d - 0.5 * e]
+            attrs["geotiff:raster_type"] = "PixelIsPoint"
+        if all(math.isfinite(t) for t in transform):
+            attrs["spatial:transform"] = [float(t) for t in transform]
+            attrs["spatial:dimensions"] = ["y", "x"]
+    return attrs

@@ -1,0 +1,485 @@
+"""Zarr in and out.
+
+A tiledproc raster store is an OME-Zarr 0.5 image: a Zarr v3 group whose
+``zarr.json`` carries the ``ome`` multiscales, the provenance (``tiledproc``)
+and the georeferencing, and whose array ``0`` holds the full-resolution
+``(band, y, x)`` data (optional pyramid levels ``1``, ``2``, ... follow).
+Plain Zarr arrays (v2 or v3) are read as well.
+
+Writing is done chunk by chunk: one task per stored chunk, so writers never
+share a chunk. While an output is being written, the *driver* (never a
+worker) appends the index of every finished chunk to ``0/.tiledproc-done``;
+the output's fingerprint in ``zarr.json`` says which computation the chunks
+belong to. Resuming reads the record and computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import zarr
+from dask.base import tokenize
+
+from .._version import __version__
+from ..errors import (
+    InvalidParameterError,
+    NotAZarrStoreError,
+    OutputExistsError,
+    OutputInsideInputError,
+    ResumeMismatchError,
+    StoreNotFoundError,
+)
+from .chunkio import ChunkLayout, ChunkReader, layout_of, write_chunk
+from .codecs import DEFAULT_CODEC, compressors_for
+from .metadata import dimension_names, json_safe, ome_multiscales
+
+__all__ = [
+    "open_raster",
+    "read_attrs",
+    "raster_info",
+    "OutputSpec",
+    "PreparedOutput",
+    "prepare_output",
+    "write_tasks",
+    "check_not_inside",
+]
+
+DONE_LOG = ".tiledproc-done"
+LEVEL0 = "0"
+
+
+# --------------------------------------------------------------------- reading
+
+
+def _locate(path) -> tuple[Path, zarr.Array, dict]:
+    """(store path, level-0 zarr array, root attributes) of a raster store."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise StoreNotFoundError(f"Input store {str(p)!r} does not exist.")
+    if p.is_file():
+        hint = " Convert it first: tiledproc ingest SRC DST." if p.suffix.lower() in (".tif", ".tiff") else ""
+        raise NotAZarrStoreError(f"{str(p)!r} is a file, not a Zarr store.{hint}")
+    try:
+        node = zarr.open(str(p), mode="r")
+    except Exception as e:  # zarr raises several kinds here
+        raise NotAZarrStoreError(
+            f"{str(p)!r} is not a Zarr store (no zarr.json or .zarray/.zgroup inside)."
+        ) from e
+    if isinstance(node, zarr.Array):
+        return p, node, dict(node.attrs)
+    attrs = dict(node.attrs)
+    try:
+        level0 = attrs["ome"]["multiscales"][0]["datasets"][0]["path"]
+    except (KeyError, IndexError, TypeError):
+        level0 = attrs.get("multiscales", [{}])[0].get("datasets", [{}])[0].get("path") if isinstance(
+            attrs.get("multiscales"), list) else None
+    if level0 is None:
+        arrays = sorted(node.array_keys())
+        if len(arrays) != 1:
+            raise NotAZarrStoreError(
+                f"{str(p)!r} is a Zarr group without OME multiscales and with "
+                f"{len(arrays)} arrays ({', '.join(arrays) or 'none'}); name the array, "
+                f"e.g. {str(p / (arrays[0] if arrays else 'ARRAY'))!r}."
+            )
+        level0 = arrays[0]
+    arr = node[level0]
+    if not isinstance(arr, zarr.Array):
+        raise NotAZarrStoreError(f"{str(p / level0)!r} is not a Zarr array.")
+    return p, arr, attrs
+
+
+def read_attrs(path) -> dict:
+    """The root attributes of a raster store (group attributes, or the array's)."""
+    return _locate(path)[2]
+
+
+def _metadata_stamp(p: Path) -> str:
+    """Changes when the store is rewritten: content and mtime of its metadata."""
+    parts = []
+    for name in ("zarr.json", ".zarray", ".zattrs", ".zgroup", f"{LEVEL0}/zarr.json"):
+        f = p / name
+        if f.exists():
+            parts.append(f"{name}:{f.stat().st_mtime_ns}:{hashlib.sha256(f.read_bytes()).hexdigest()}")
+    return ";".join(parts)
+
+
+def open_raster(path, *, chunks=None) -> da.Array:
+    """Open a Zarr raster lazily as a ``(band, y, x)`` dask array.
+
+    Parameters
+    ----------
+    path : str or Path
+        A tiledproc/OME-Zarr image (its level 0 is read) or a plain Zarr array.
+    chunks : tuple, optional
+        Dask chunks; by default the stored chunks (shards for sharded arrays).
+
+    Returns
+    -------
+    raster : (band, y, x) dask array
+        A 2-D store reads as one band.
+
+    Raises
+    ------
+    StoreNotFoundError
+        The path does not exist.
+    NotAZarrStoreError
+        The path exists but is not a Zarr array or image.
+    """
+    p, z, _ = _locate(path)
+    if z.ndim not in (2, 3):
+        raise NotAZarrStoreError(
+            f"{str(p)!r} holds an array of shape {z.shape}; tiledproc reads (y, x) or (band, y, x) rasters."
+        )
+    stored = getattr(z, "shards", None) or z.chunks
+    chunks = stored if chunks is None else chunks
+    name = "raster-" + tokenize(str(p.resolve()), z.path, z.shape, str(z.dtype), chunks, _metadata_stamp(p))
+    layout = layout_of(p / z.path) if z.path else layout_of(p)
+    if layout is not None:
+        reader = ChunkReader(layout)
+        a = da.from_array(reader, chunks=chunks, name=name, lock=False, asarray=False,
+                          meta=np.empty((0,) * z.ndim, dtype=reader.dtype))
+    else:
+        a = da.from_zarr(z, chunks=chunks, name=name)
+    if a.ndim == 2:
+        a = a[None]
+    return a
+
+
+def _dir_size(p: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(p):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def raster_info(path) -> dict:
+    """Shape, dtype, chunks, codec, size on disk and attributes of a store."""
+    p, z, attrs = _locate(path)
+    meta = z.metadata.to_dict()
+    codecs = meta.get("codecs") or [c for c in (meta.get("compressor"),) if c]
+    levels = []
+    ome = attrs.get("ome", {}).get("multiscales") if isinstance(attrs.get("ome"), dict) else None
+    if ome:
+        levels = [d["path"] for d in ome[0].get("datasets", [])]
+    nbytes = int(np.prod(z.shape)) * z.dtype.itemsize
+    disk = _dir_size(p)
+    return {
+        "path": str(p),
+        "array": z.path or "",
+        "shape": list(z.shape),
+        "dtype": str(z.dtype),
+        "chunks": list(z.chunks),
+        "shards": list(z.shards) if getattr(z, "shards", None) else None,
+        "zarr_format": z.metadata.zarr_format,
+        "codecs": json_safe(codecs),
+        "fill_value": json_safe(np.asarray(z.fill_value).item() if z.fill_value is not None else None),
+        "dimension_names": list(getattr(z.metadata, "dimension_names", None) or []),
+        "levels": levels,
+        "nbytes": nbytes,
+        "bytes_on_disk": disk,
+        "ratio": (nbytes / disk) if disk else None,
+        "attrs": attrs,
+    }
+
+
+# --------------------------------------------------------------------- writing
+
+
+def _resolved(p) -> Path:
+    return Path(os.path.abspath(Path(p).expanduser()))
+
+
+def check_not_inside(output, inputs: Iterable) -> None:
+    """Refuse an output that is an input store, lies inside one, or contains one
+    (overwriting it would delete the input)."""
+    out = _resolved(output)
+    for inp in inputs:
+        if inp is None:
+            continue
+        src = _resolved(inp)
+        if out == src or src in out.parents:
+            raise OutputInsideInputError(
+                f"Output {str(output)!r} is the input store {str(inp)!r} or lies inside it; "
+                f"choose an output path outside the input."
+            )
+        if out in src.parents:
+            raise OutputInsideInputError(
+                f"Output {str(output)!r} contains the input store {str(inp)!r}; "
+                f"writing it would destroy the input. Choose another output path."
+            )
+
+
+def _parse_chunks(chunks, shape) -> tuple[int, ...]:
+    chunks = tuple(int(c) for c in chunks)
+    if len(chunks) != len(shape) or any(c < 1 for c in chunks):
+        raise InvalidParameterError(
+            f"Expected chunks to be {len(shape)} positive integers for shape {tuple(shape)}, "
+            f"got {chunks} instead."
+        )
+    return tuple(min(c, max(s, 1)) for c, s in zip(chunks, shape))
+
+
+def _default_chunks(a) -> tuple[int, ...]:
+    if isinstance(a, da.Array):
+        return tuple(max(c) if c else 1 for c in a.chunks)
+    # numpy: one band per chunk, up to 1024 x 1024 pixels
+    return (1,) * (a.ndim - 2) + tuple(min(1024, max(s, 1)) for s in a.shape[-2:])
+
+
+@dataclass
+class OutputSpec:
+    """What to write where.
+
+    ``array`` is ``(band, y, x)`` (a ``(y, x)`` array is stored as one band).
+    ``provenance`` is recorded under ``attrs["tiledproc"]``; ``attrs`` are
+    merged into the group attributes (georeferencing, nodata, ...).
+    """
+
+    path: Path
+    array: da.Array
+    chunks: tuple[int, ...] | None = None
+    codec: str = DEFAULT_CODEC
+    provenance: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+    fill_value: float | int | None = None
+    name: str | None = None
+
+    def __post_init__(self):
+        self.path = Path(self.path).expanduser()
+        a = self.array
+        if not isinstance(a, da.Array):
+            a = np.asarray(a)
+        if a.ndim == 2:
+            a = a[None]
+        if a.ndim != 3:
+            raise InvalidParameterError(
+                f"Expected a raster of shape (y, x) or (band, y, x), got shape {tuple(a.shape)} "
+                f"instead; fold the leading axes into bands first."
+            )
+        if np.dtype(a.dtype).kind not in "biuf":
+            raise InvalidParameterError(f"Cannot store dtype {a.dtype}: expected a real numeric dtype.")
+        chunks = _parse_chunks(self.chunks, a.shape) if self.chunks is not None else _default_chunks(a)
+        if not isinstance(a, da.Array):
+            a = da.from_array(a, chunks=chunks, name="numpy-" + tokenize(a))
+        if a.chunks != da.core.normalize_chunks(chunks, a.shape):
+            a = a.rechunk(chunks)
+        self.array = a
+        self.chunks = chunks
+        compressors_for(self.codec)  # validate early
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the computation: the array's graph name (tiledproc names its
+        graphs deterministically from the input store and the parameters), the
+        stored layout and the tiledproc version."""
+        a = self.array
+        return tokenize(a.name, a.shape, str(a.dtype), self.chunks, self.codec, __version__)
+
+
+@dataclass
+class PreparedOutput:
+    spec: OutputSpec
+    zarray: zarr.Array
+    done: set[tuple[int, ...]]
+    complete: bool
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _fd: int | None = field(default=None, repr=False)
+
+    @property
+    def layout(self) -> ChunkLayout:
+        layout = layout_of(self.path / LEVEL0)
+        if layout is None:  # pragma: no cover - prepare_output only makes supported layouts
+            raise AssertionError(f"unsupported output layout at {self.path}")
+        return layout
+
+    @property
+    def path(self) -> Path:
+        return self.spec.path
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        return tuple(len(c) for c in self.spec.array.chunks)
+
+    @property
+    def n_chunks(self) -> int:
+        return int(np.prod(self.grid))
+
+    def record_done(self, index: tuple[int, ...]) -> None:
+        """Append one finished chunk to the completion record (driver only)."""
+        with self._lock:
+            if self._fd is None:
+                self._fd = os.open(self.path / LEVEL0 / DONE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            os.write(self._fd, (" ".join(map(str, index)) + "\n").encode())
+            self.done.add(tuple(index))
+
+    def finish(self) -> None:
+        """Mark the output complete once every chunk is recorded."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        if len(self.done) < self.n_chunks:
+            return
+        group = zarr.open_group(str(self.path), mode="r+")
+        attrs = dict(group.attrs)
+        meta = dict(attrs.get("tiledproc", {}))
+        meta["complete"] = True
+        meta["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        group.attrs["tiledproc"] = meta
+        try:
+            os.remove(self.path / LEVEL0 / DONE_LOG)
+        except FileNotFoundError:
+            pass
+        self.complete = True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _read_done(path: Path, grid: tuple[int, ...]) -> set[tuple[int, ...]]:
+    """The chunks the completion record lists (lines cut short by a crash are ignored)."""
+    log = path / LEVEL0 / DONE_LOG
+    done: set[tuple[int, ...]] = set()
+    if not log.exists():
+        return done
+    # every record ends with a newline; the last piece is empty or a cut line
+    for line in log.read_text().split("\n")[:-1]:
+        try:
+            index = tuple(int(v) for v in line.split())
+        except ValueError:
+            continue
+        if len(index) == len(grid) and all(0 <= i < n for i, n in zip(index, grid)):
+            done.add(index)
+    return done
+
+
+def _fill_value(spec: OutputSpec):
+    if spec.fill_value is not None:
+        return spec.fill_value
+    return float("nan") if np.dtype(spec.array.dtype).kind == "f" else 0
+
+
+def prepare_output(
+    spec: OutputSpec,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    inputs: Sequence = (),
+) -> PreparedOutput:
+    """Create (or reopen for resume) the store of one output.
+
+    Raises
+    ------
+    OutputExistsError
+        The output exists and neither ``overwrite`` nor ``resume`` is set.
+    ResumeMismatchError
+        ``resume`` is set but the existing output belongs to another computation.
+    OutputInsideInputError
+        The output would be, or be inside, or contain an input store.
+    """
+    check_not_inside(spec.path, inputs)
+    path = spec.path
+    fingerprint = spec.fingerprint
+    if path.exists() and resume:
+        try:
+            group = zarr.open_group(str(path), mode="r")
+            meta = dict(group.attrs).get("tiledproc", {})
+            zarray = zarr.open_array(str(path / LEVEL0), mode="r+")
+        except Exception as e:
+            raise ResumeMismatchError(
+                f"Cannot resume into {str(path)!r}: it is not an output written by tiledproc. "
+                f"Use overwrite to replace it."
+            ) from e
+        if meta.get("fingerprint") != fingerprint:
+            raise ResumeMismatchError(
+                f"Cannot resume into {str(path)!r}: it was made by a different computation "
+                f"(operation {meta.get('operation')!r}, fingerprint {meta.get('fingerprint')!r}, "
+                f"this run {fingerprint!r}). Use overwrite to start it again."
+            )
+        complete = bool(meta.get("complete"))
+        grid = tuple(len(c) for c in spec.array.chunks)
+        done = set(np.ndindex(*grid)) if complete else _read_done(path, grid)
+        return PreparedOutput(spec, zarray, done, complete)
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise OutputExistsError(
+                f"Output {str(path)!r} already exists; pass overwrite (--overwrite) to replace it "
+                f"or resume (--resume) to finish an interrupted run."
+            )
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    a = spec.array
+    attrs = json_safe(dict(spec.attrs))
+    attrs["ome"] = ome_multiscales(spec.name or path.stem, 3, 1)
+    provenance = {
+        "version": __version__,
+        **json_safe(spec.provenance),
+        "fingerprint": fingerprint,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "codec": spec.codec,
+        "complete": False,
+    }
+    attrs["tiledproc"] = provenance
+    path.parent.mkdir(parents=True, exist_ok=True)
+    group = zarr.create_group(str(path), zarr_format=3, attributes=attrs, overwrite=False)
+    zarray = group.create_array(
+        LEVEL0,
+        shape=a.shape,
+        dtype=a.dtype,
+        chunks=spec.chunks,
+        compressors=compressors_for(spec.codec),
+        fill_value=_fill_value(spec),
+        dimension_names=dimension_names(3),
+    )
+    return PreparedOutput(spec, zarray, set(), False)
+
+
+def _write_block(block: np.ndarray, *, layout: ChunkLayout, block_id=None) -> np.ndarray:
+    write_chunk(layout, tuple(block_id), block)
+    return np.zeros((1,) * block.ndim, dtype=np.int8)
+
+
+def write_tasks(outputs: Sequence[PreparedOutput]) -> tuple[list, list[tuple[int, tuple[int, ...]]]]:
+    """The chunk writes still to do, as dask collections plus what each key is.
+
+    Returns ``(writers, todo)``: one dask array per output whose block
+    ``index`` writes chunk ``index`` of that output, and
+    ``[(key, output index, chunk index), ...]`` for the chunks not yet
+    recorded as done. The engine builds one graph from all writers, so
+    tasks they share (reading an input chunk, a common intermediate) run once.
+    """
+    writers = []
+    todo = []
+    for k, out in enumerate(outputs):
+        a = out.spec.array
+        w = da.map_blocks(
+            functools.partial(_write_block, layout=out.layout),
+            a, dtype=np.int8, chunks=tuple((1,) * len(c) for c in a.chunks),
+            name=f"write-{k}-{out.spec.fingerprint}",
+            meta=np.empty((0,) * a.ndim, dtype=np.int8),
+        )
+        writers.append(w)
+        for index in np.ndindex(*out.grid):
+            if index not in out.done:
+                todo.append(((w.name,) + index, k, index))
+    return writers, todo

@@ -1,0 +1,160 @@
+"""Synthetic rasters that look like the real thing, made chunk by chunk.
+
+``scene``: a multi-band image with smooth fields at two scales (terrain,
+illumination), patches of oriented texture (fields, roofs, bricks) and
+sensor noise, as float32 radiance or uint16 reflectance x 10000.
+``labels``: superpixel-like labels (a jittered grid of cells with wavy
+borders), int32.
+
+Every pixel is a pure function of its coordinates and the seed: the coarse
+random grids are tiny and made once, the noise comes from fixed 256 x 256
+tiles, so a chunk is computed on its own, in any order, on any worker, and
+the result does not depend on the chunking.
+"""
+
+from __future__ import annotations
+
+import functools
+from itertools import accumulate
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+
+from ._validate import parse_int
+from .errors import InvalidParameterError
+
+__all__ = ["synth_scene", "synth_labels", "KINDS"]
+
+KINDS = ("scene", "labels")
+NOISE_TILE = 256
+
+
+def _coarse(seed: int, band: int, step: int, shape: tuple[int, int], salt: int) -> np.ndarray:
+    ny = shape[0] // step + 3
+    nx = shape[1] // step + 3
+    rng = np.random.default_rng([seed, band, step, salt])
+    return rng.standard_normal((ny, nx))
+
+
+def _smoothstep(t):
+    return t * t * (3 - 2 * t)
+
+
+def _interp(grid: np.ndarray, step: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """Smooth interpolation of ``grid`` (one node every ``step`` pixels) on a window."""
+    yy = (np.arange(y0, y1) + 0.5) / step
+    xx = (np.arange(x0, x1) + 0.5) / step
+    iy = np.floor(yy).astype(np.int64)
+    ix = np.floor(xx).astype(np.int64)
+    fy = _smoothstep(yy - iy)[:, None]
+    fx = _smoothstep(xx - ix)[None, :]
+    g00 = grid[np.ix_(iy, ix)]
+    g01 = grid[np.ix_(iy, ix + 1)]
+    g10 = grid[np.ix_(iy + 1, ix)]
+    g11 = grid[np.ix_(iy + 1, ix + 1)]
+    return (g00 * (1 - fx) + g01 * fx) * (1 - fy) + (g10 * (1 - fx) + g11 * fx) * fy
+
+
+def _noise(seed: int, band: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    out = np.empty((y1 - y0, x1 - x0))
+    t = NOISE_TILE
+    for ty in range(y0 // t, (y1 - 1) // t + 1):
+        for tx in range(x0 // t, (x1 - 1) // t + 1):
+            tile = np.random.default_rng([seed, band, ty, tx, 7]).standard_normal((t, t))
+            ya, yb = max(y0, ty * t), min(y1, (ty + 1) * t)
+            xa, xb = max(x0, tx * t), min(x1, (tx + 1) * t)
+            out[ya - y0:yb - y0, xa - x0:xb - x0] = tile[ya - ty * t:yb - ty * t, xa - tx * t:xb - tx * t]
+    return out
+
+
+def _scene_band(seed: int, band: int, nbands: int, shape, y0, y1, x0, x1) -> np.ndarray:
+    ny, nx = shape
+    big = max(64, min(ny, nx) // 4)
+    small = max(16, big // 8)
+    terrain = _interp(_coarse(seed, 0, big, shape, 1), big, y0, y1, x0, x1)  # shared by all bands
+    detail = _interp(_coarse(seed, band, small, shape, 2), small, y0, y1, x0, x1)
+    mask = _interp(_coarse(seed, 0, small * 2, shape, 3), small * 2, y0, y1, x0, x1)
+    # oriented texture where the mask is high: stripes at a band-dependent angle and frequency
+    theta = np.pi * (0.1 + 0.8 * (band % 5) / 5)
+    freq = 0.05 + 0.1 * ((band * 7) % 11) / 11
+    yy = np.arange(y0, y1)[:, None]
+    xx = np.arange(x0, x1)[None, :]
+    stripes = np.sin(2 * np.pi * freq * (xx * np.cos(theta) + yy * np.sin(theta)))
+    texture = np.clip(mask, 0, None) * stripes
+    spectral = 1.0 + 0.6 * np.sin(np.pi * (band + 1) / (nbands + 1))  # per-band brightness
+    value = spectral * np.exp(0.3 * terrain + 0.12 * detail) * (1.0 + 0.1 * texture)
+    value += 0.02 * _noise(seed, band, y0, y1, x0, x1)
+    return value
+
+
+def _scene_block(*, seed, shape, chunks, dtype, block_id=None):
+    b, i, j = block_id
+    starts = [tuple(accumulate((0,) + c[:-1])) for c in chunks]
+    b0, y0, x0 = starts[0][b], starts[1][i], starts[2][j]
+    b1, y1, x1 = b0 + chunks[0][b], y0 + chunks[1][i], x0 + chunks[2][j]
+    out = np.empty((b1 - b0, y1 - y0, x1 - x0), dtype=dtype)
+    for k, band in enumerate(range(b0, b1)):
+        v = _scene_band(seed, band, shape[0], shape[1:], y0, y1, x0, x1)
+        if np.dtype(dtype).kind == "u":  # reflectance x 10000, as Sentinel-2 L2A
+            out[k] = np.clip(np.round(v * 2500), 0, np.iinfo(dtype).max)
+        else:  # radiance-like values
+            out[k] = v * 100.0
+    return out
+
+
+def _labels_block(*, seed, shape, chunks, cell, block_id=None):
+    _, i, j = block_id
+    starts = [tuple(accumulate((0,) + c[:-1])) for c in chunks]
+    y0, x0 = starts[1][i], starts[2][j]
+    y1, x1 = y0 + chunks[1][i], x0 + chunks[2][j]
+    # wavy displacement of the grid makes irregular, superpixel-like cells
+    dy = _interp(_coarse(seed, 0, cell, shape[1:], 11), cell, y0, y1, x0, x1) * cell * 0.35
+    dx = _interp(_coarse(seed, 0, cell, shape[1:], 12), cell, y0, y1, x0, x1) * cell * 0.35
+    yy = np.arange(y0, y1)[:, None] + dy
+    xx = np.arange(x0, x1)[None, :] + dx
+    ncols = shape[2] // cell + 5
+    cy = np.floor(yy / cell).astype(np.int64) + 2
+    cx = np.floor(xx / cell).astype(np.int64) + 2
+    return (cy * ncols + cx).astype(np.int32)[None]
+
+
+def _check(shape, chunks):
+    shape = tuple(parse_int(s, "shape") for s in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise InvalidParameterError(f"Expected shape to be (bands, y, x) of positive sizes, got {shape} instead.")
+    chunks = tuple(parse_int(c, "chunks") for c in chunks)
+    if len(chunks) != 3 or min(chunks) < 1:
+        raise InvalidParameterError(f"Expected chunks to be three positive sizes, got {chunks} instead.")
+    return shape, da.core.normalize_chunks(chunks, shape)
+
+
+def synth_scene(shape=(16, 5000, 5000), *, dtype="float32", chunks=(1, 1024, 1024), seed=0) -> da.Array:
+    """A lazy synthetic multi-band scene, ``(band, y, x)``, float32 or uint16."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype("float32"), np.dtype("float64"), np.dtype("uint16")):
+        raise InvalidParameterError(f"Expected dtype float32, float64 or uint16, got {dtype} instead.")
+    shape, chunks = _check(shape, chunks)
+    seed = parse_int(seed, "seed")
+    func = functools.partial(_scene_block, seed=seed, shape=shape, chunks=chunks, dtype=dtype)
+    return da.map_blocks(
+        func,
+        dtype=dtype, chunks=chunks, name="synth-scene-" + tokenize(shape, chunks, str(dtype), seed),
+        meta=np.empty((0, 0, 0), dtype=dtype),
+    )
+
+
+def synth_labels(shape=(1, 2048, 2048), *, cell=24, chunks=(1, 1024, 1024), seed=0) -> da.Array:
+    """Lazy superpixel-like int32 labels ``(1, y, x)`` with cells of about ``cell`` pixels."""
+    shape, chunks = _check(shape, chunks)
+    if shape[0] != 1:
+        raise InvalidParameterError(f"Expected one band of labels, got shape {shape} instead.")
+    cell = parse_int(cell, "cell")
+    if cell < 2:
+        raise InvalidParameterError(f"Expected cell to be at least 2 pixels, got {cell} instead.")
+    func = functools.partial(_labels_block, seed=seed, shape=shape, chunks=chunks, cell=cell)
+    return da.map_blocks(
+        func,
+        dtype=np.int32, chunks=chunks, name="synth-labels-" + tokenize(shape, chunks, cell, seed),
+        meta=np.empty((0, 0, 0), dtype=np.int32),
+    )
