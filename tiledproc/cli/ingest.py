@@ -1,0 +1,38 @@
+"""``tiledproc ingest SRC DST``: TIFF/BigTIFF/GeoTIFF to Zarr without loading the file."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import click
+
+from ..engine.execute import parse_scheduler
+from ..io.codecs import DEFAULT_CODEC
+from ..io.ingest import ingest_tiff
+from . import cli, options
+
+log = logging.getLogger("tiledproc")
+
+
+@cli.command()
+@click.argument("src", type=click.Path())
+@click.argument("dst", type=click.Path())
+@options.chunks
+@options.overwrite
+@options.resume
+@options.codec
+@options.scheduler
+@options.progress
+@click.option("--series", type=click.IntRange(0), default=0, help="Image series of the TIFF (default 0).")
+def ingest(src, dst, chunks, overwrite, resume, codec, scheduler, progress, series):
+    """Convert the TIFF SRC to the Zarr store DST, region by region.
+
+    (y, x) becomes (1, y, x), (y, x, samples) becomes (samples, y, x).
+    Georeferencing and nodata go into the attributes. SRC is never modified.
+    """
+    start = time.perf_counter()
+    path = ingest_tiff(src, dst, chunks=chunks, overwrite=bool(overwrite), resume=resume,
+                       codec=codec or DEFAULT_CODEC, series=series,
+                       scheduler=parse_scheduler(scheduler), progress=progress or "auto")
+    click.echo(f"ingested {src} -> {path} in {time.perf_counter() - start:.2f} s")

@@ -1,0 +1,43 @@
+"""Options shared by several commands, defined once (the ``rio`` way)."""
+
+from __future__ import annotations
+
+import click
+
+from ..io.codecs import CODECS
+
+
+def _chunks(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        parts = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers such as 1,1024,1024, got {value!r}") from None
+    if len(parts) != 3 or min(parts) < 1:
+        raise click.BadParameter(f"expected three positive integers band,y,x such as 1,1024,1024, got {value!r}")
+    return parts
+
+
+overwrite = click.option("--overwrite", is_flag=True, default=None,
+                         help="Replace outputs that already exist.")
+resume = click.option("--resume", is_flag=True, default=False,
+                      help="Finish an interrupted run: keep the chunks already written, compute the rest.")
+scheduler = click.option("--scheduler", metavar="NAME|ADDRESS", default=None,
+                         help="threads (default), processes, synchronous, or tcp://HOST:PORT of a dask cluster.")
+cluster = click.option("--cluster", metavar="local:N", default=None,
+                       help="Start a distributed LocalCluster of N worker processes for this run.")
+progress = click.option("--progress", type=click.Choice(["auto", "bar", "log", "off"]), default=None,
+                        help="Progress display; auto: a bar on a terminal, log lines otherwise.")
+codec = click.option("--codec", type=click.Choice(sorted(CODECS)), default=None,
+                     help="Compression of the outputs (default lz4).")
+chunks = click.option("--chunks", metavar="B,Y,X", default=None, callback=_chunks,
+                      help="Stored chunk shape, e.g. 1,1024,1024.")
+pyramid = click.option("--pyramid", type=click.IntRange(0, 20), default=None,
+                       help="Add this many 2x downsampled levels to every output (for viewers).")
+
+
+def run_options(f):
+    for opt in reversed([overwrite, resume, scheduler, cluster, progress, codec, pyramid]):
+        f = opt(f)
+    return f

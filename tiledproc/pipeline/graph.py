@@ -1,0 +1,143 @@
+"""A validated pipeline -> one lazy dask graph with an output spec per output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+
+from ..errors import ConfigError, StoreNotFoundError, TiledprocError
+from ..io.codecs import DEFAULT_CODEC
+from ..io.metadata import carry_over
+from ..io.tiff import is_tiff, read_tiff, tiff_attrs
+from ..io.zarr_store import OutputSpec, open_raster, read_attrs
+from ..synth import synth_labels, synth_scene
+from .config import InputDecl, Pipeline, Ref, which_key
+
+__all__ = ["Graph", "build_graph", "synth_array"]
+
+TIFF_READ_CHUNKS = (1, 1024, 1024)
+
+
+@dataclass
+class Graph:
+    pipeline: Pipeline
+    inputs: dict[str, da.Array]
+    input_attrs: dict[str, dict]
+    input_kinds: dict[str, str]  # zarr | tiff | synth (to be made)
+    arrays: dict[Ref, da.Array]
+    outputs: list[OutputSpec]
+    halos: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def synth_array(decl: InputDecl) -> da.Array:
+    s = dict(decl.synth)
+    kind = s.pop("kind", "scene")
+    if kind == "labels":
+        return synth_labels(tuple(s.get("shape", (1, 2048, 2048))), cell=s.get("cell", 24),
+                            chunks=tuple(s.get("chunks", (1, 1024, 1024))), seed=s.get("seed", 0))
+    return synth_scene(tuple(s.get("shape", (4, 2048, 2048))), dtype=s.get("dtype", "float32"),
+                       chunks=tuple(s.get("chunks", (1, 1024, 1024))), seed=s.get("seed", 0))
+
+
+def _open_input(p: Pipeline, decl: InputDecl):
+    table = "input" if decl.name == "input" else f"inputs.{decl.name}"
+    try:
+        if decl.path.exists():
+            if decl.path.is_file() and is_tiff(decl.path):
+                a = read_tiff(decl.path, chunks=decl.chunks or TIFF_READ_CHUNKS, series=decl.series)
+                return a, tiff_attrs(decl.path, decl.series), "tiff"
+            return open_raster(decl.path, chunks=decl.chunks), read_attrs(decl.path), "zarr"
+        if decl.synth is not None:
+            a = synth_array(decl)
+            if decl.chunks is not None:
+                a = a.rechunk(decl.chunks)
+            return a, {}, "synth"
+        raise StoreNotFoundError(f"{str(decl.path)!r} does not exist.")
+    except TiledprocError as e:
+        raise ConfigError(f"{p.where(table, 'path')}: {e}") from None
+
+
+def _history(p: Pipeline, ref: Ref) -> tuple[list[dict], list[str]]:
+    """The chain of steps that makes ``ref``, first step first, and the inputs it reads."""
+    steps: list[dict] = []
+    roots: list[str] = []
+
+    def walk(r: Ref):
+        if r.output is None:
+            if r.source not in roots:
+                roots.append(r.source)
+            return
+        step = p.steps[r.source]
+        for sub in step.inputs.values():
+            walk(sub)
+        entry = {"step": step.name, "op": step.op.name, "parameters": step.params,
+                 "inputs": {k: str(v) for k, v in step.inputs.items()}}
+        if entry not in steps:
+            steps.append(entry)
+
+    walk(ref)
+    return steps, roots
+
+
+def build_graph(p: Pipeline, *, codec: str | None = None) -> Graph:
+    """Open the inputs, build every step lazily, describe every output.
+
+    Nothing is computed. Errors an operation raises for its parameters
+    (an even window size, a palette of the wrong width) become ConfigErrors
+    naming the step and the key.
+    """
+    inputs, attrs, kinds = {}, {}, {}
+    for name, decl in p.inputs.items():
+        inputs[name], attrs[name], kinds[name] = _open_input(p, decl)
+    arrays: dict[Ref, da.Array] = {Ref(name): a for name, a in inputs.items()}
+    halos = {}
+    for step in p.steps.values():
+        table = f"steps.{step.name}"
+        args = {role: arrays[ref] for role, ref in step.inputs.items()}
+        try:
+            out = step.op.build(args, step.params)
+        except TiledprocError as e:
+            key = getattr(e, "key", None) or which_key(step.raw, e)
+            if key is None:
+                for role, ref in step.inputs.items():
+                    if role in str(e):
+                        key = role
+            raise ConfigError(f"{p.where(table, key)}: {e}") from None
+        for name, a in out.items():
+            arrays[Ref(step.name, name)] = a
+        halos[step.name] = step.op.halo(step.params)
+    default_codec = codec or p.run.get("codec") or DEFAULT_CODEC
+    specs = []
+    for decl in p.outputs.values():
+        a = arrays[decl.ref]
+        history, roots = _history(p, decl.ref)
+        root = roots[0]
+        root_chunks = inputs[root].chunks
+        cy, cx = max(root_chunks[-2]), max(root_chunks[-1])
+        chunks = decl.chunks or ((1,) if a.ndim == 3 else ()) + (cy, cx)
+        if a.ndim == 2:
+            a = a[None]
+            chunks = chunks if len(chunks) == 3 else (1,) + tuple(chunks)
+        last = history[-1]
+        provenance = {
+            "operation": last["op"],
+            "parameters": last["parameters"],
+            "output": str(decl.ref),
+            "input": {r: str(p.inputs[r].path) for r in roots} if len(roots) > 1 else str(p.inputs[root].path),
+            "pipeline": p.source,
+            "steps": history,
+        }
+        specs.append(OutputSpec(decl.path, a, chunks=chunks, codec=decl.codec or default_codec,
+                                provenance=provenance, attrs=carry_over(attrs[root]), name=decl.name))
+    return Graph(p, inputs, attrs, kinds, arrays, specs, halos)
+
+
+def output_nbytes(spec: OutputSpec) -> int:
+    return int(np.prod(spec.array.shape)) * spec.array.dtype.itemsize
+
+
+def input_paths(p: Pipeline) -> list[Path]:
+    return [d.path for d in p.inputs.values()]
