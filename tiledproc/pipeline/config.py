@@ -116,11 +116,11 @@ class _Ctx:
         self.source = source
 
     def fail(self, table: str | None, key: str | None, message: str):
-        where = f"{self.source}:"
+        where = self.source
         if table:
-            where += f" [{table}]"
-        if key:
-            where += f" key {key!r}"
+            where += f": [{table}]"
+            if key:
+                where += f" key {key!r}"
         raise ConfigError(f"{where}: {message}")
 
 

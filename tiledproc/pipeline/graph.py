@@ -55,7 +55,10 @@ def _open_input(p: Pipeline, decl: InputDecl):
             if decl.chunks is not None:
                 a = a.rechunk(decl.chunks)
             return a, {}, "synth"
-        raise StoreNotFoundError(f"{str(decl.path)!r} does not exist.")
+        raise StoreNotFoundError(
+            f"Input store {str(decl.path)!r} does not exist (add an [{table}.synth] table to make "
+            f"a synthetic one there)."
+        )
     except TiledprocError as e:
         raise ConfigError(f"{p.where(table, 'path')}: {e}") from None
 

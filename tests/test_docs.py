@@ -1,0 +1,50 @@
+"""The README's commands, CI and the example configs tell the truth."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tiledproc.pipeline import load_pipeline, run_pipeline
+from tiledproc.pipeline.run import RunOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Set up and run", 1)[1].split("## Python API", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", block)
+
+
+def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_second():
+    commands = readme_commands()
+    assert len(commands) == 2
+    install_and_run, install_and_test = commands
+    assert "tiledproc run" in install_and_run and "pytest" in install_and_test
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert install_and_test in ci  # the very same command, verbatim
+
+
+CONFIGS = sorted((ROOT / "configs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_configs_validate_as_they_are(config, tmp_path):
+    # copied next to an empty data/ so nothing is written into the repository
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    p = load_pipeline(tmp_path / "configs" / config.name)
+    lines = []
+    run_pipeline(p, RunOptions(progress="off"), dry_run=True, echo=lines.append)
+    assert "outputs:" in "\n".join(lines)
+
+
+def test_a_config_runs_as_it_is(tmp_path):
+    """The window-stats example end to end, shrunk to a small scene."""
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    path = tmp_path / "configs" / "window-stats.toml"
+    path.write_text(path.read_text().replace("[8, 4096, 4096]", "[2, 300, 400]"))
+    result = run_pipeline(path, RunOptions(progress="off"))
+    assert result.report.chunks_written == 2 * 2
+    assert (tmp_path / "out" / "window-stats" / "variance.zarr" / "zarr.json").exists()

@@ -1,0 +1,233 @@
+"""Pipeline files: validation messages (pinned), one graph, read-once, dry run."""
+
+import textwrap
+
+import numpy as np
+import pytest
+
+import tiledproc as tp
+from tiledproc.errors import ConfigError
+from tiledproc.io import read_attrs
+from tiledproc.pipeline import load_pipeline, run_pipeline
+from tiledproc.pipeline.run import RunOptions
+from tiledproc.testing import window_reference
+
+
+@pytest.fixture
+def scene(tmp_path, rng):
+    x = (rng.normal(size=(2, 40, 50)) * 10 + 100).astype(np.float32)
+    return tp.save_raster(x, tmp_path / "scene.zarr", chunks=(1, 16, 16)), x
+
+
+def write(tmp_path, text, name="p.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+GOOD = """
+    [input]
+    path = "scene.zarr"
+
+    [steps.stats]
+    op = "window_stats"
+    size = 5
+    mode = "mirror"
+
+    [outputs.mean]
+    from = "stats.mean"
+    path = "out/mean.zarr"
+
+    [outputs.variance]
+    from = "stats.variance"
+    path = "out/var.zarr"
+"""
+
+
+def test_runs_and_matches_reference(tmp_path, scene):
+    _, x = scene
+    result = run_pipeline(write(tmp_path, GOOD), RunOptions(progress="off"))
+    ref_m, ref_v = window_reference(x, 5, "mirror")
+    m = tp.open_raster(tmp_path / "out" / "mean.zarr").compute()
+    v = tp.open_raster(tmp_path / "out" / "var.zarr").compute()
+    np.testing.assert_allclose(m, ref_m, rtol=1e-6)
+    np.testing.assert_allclose(v, ref_v, rtol=1e-5, atol=1e-4)
+    prov = read_attrs(tmp_path / "out" / "mean.zarr")["tiledproc"]
+    assert prov["operation"] == "window_stats" and prov["parameters"]["size"] == 5
+    assert prov["pipeline"].endswith("p.toml") and prov["input"].endswith("scene.zarr")
+    assert result.report.chunks_written == 2 * 2 * 3 * 4
+
+
+def test_chained_steps_and_georeferencing_carry_over(tmp_path, rng):
+    import tifffile
+
+    x = rng.normal(size=(30, 40)).astype(np.float32)
+    tags = [(33550, "d", 3, (10.0, 10.0, 0.0), False), (33922, "d", 6, (0, 0, 0, 5e5, 4.6e6, 0), False),
+            (34735, "H", 8, [1, 1, 0, 1, 3072, 0, 1, 32633], False)]
+    tifffile.imwrite(tmp_path / "in.tif", x, extratags=tags)
+    p = write(tmp_path, """
+        [input]
+        path = "in.tif"
+        [steps.smooth]
+        op = "window_mean"
+        size = 3
+        [steps.texture]
+        op = "window_variance"
+        input = "smooth"
+        size = 7
+        mode = "nearest"
+        [outputs.texture]
+        from = "texture"
+        path = "texture.zarr"
+    """)
+    run_pipeline(p, RunOptions(progress="off"))
+    got = tp.open_raster(tmp_path / "texture.zarr").compute()[0]
+    ref = window_reference(window_reference(x, 3)[0], 7, "nearest")[1]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+    attrs = read_attrs(tmp_path / "texture.zarr")
+    assert attrs["proj:code"] == "EPSG:32633" and attrs["spatial:transform"][2] == 5e5
+    assert [s["step"] for s in attrs["tiledproc"]["steps"]] == ["smooth", "texture"]
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (("[steps.stats]", "[steps.stats]\nbogus = 1"),
+         "[steps.stats] key 'bogus': unknown parameter of window_stats; expected one of op, input, size"),
+        (('op = "window_stats"', 'op = "window_statz"'),
+         "[steps.stats] key 'op': unknown operation 'window_statz'; expected one of"),
+        (("size = 5", "size = 4"),
+         "[steps.stats] key 'size': Expected size to be an odd positive integer"),
+        (("size = 5", 'size = "5"'),
+         "[steps.stats] key 'size': Expected an odd integer or a pair [size_y, size_x], got '5' (string)"),
+        (("size = 5\n", ""), "[steps.stats] key 'size': missing; window_stats requires it"),
+        (('mode = "mirror"', 'mode = "symmetric"'),
+         "[steps.stats] key 'mode': Expected one of 'reflect', 'mirror', 'nearest', 'constant', 'wrap', got 'symmetric'"),
+        (('from = "stats.mean"', 'from = "stats.median"'),
+         "[outputs.mean] key 'from': step 'stats' has no output 'median'; its outputs are 'mean', 'variance'"),
+        (('from = "stats.mean"', 'from = "stats"'),
+         "[outputs.mean] key 'from': step 'stats' has several outputs; choose one of 'stats.mean', 'stats.variance'"),
+        (('from = "stats.mean"', 'from = "blur.mean"'),
+         "[outputs.mean] key 'from': 'blur.mean' is not an input or an earlier step (known: 'input', 'stats')"),
+        (('path = "scene.zarr"', 'path = "nothere.zarr"'), "[input] key 'path': "),
+        (('[outputs.mean]\nfrom = "stats.mean"\npath = "out/mean.zarr"\n', ""), None),
+        (("[input]", "[inputt]"), "unknown table [inputt]"),
+        (('path = "out/var.zarr"', "path = 3"), "[outputs.variance] key 'path': expected str, got 3"),
+    ],
+)
+def test_validation_messages_are_pinned(tmp_path, scene, change, message):
+    text = textwrap.dedent(GOOD).replace(change[0], change[1])
+    p = tmp_path / "p.toml"
+    p.write_text(text)
+    if message is None:  # still valid: one output less
+        load_pipeline(p)
+        return
+    with pytest.raises(ConfigError) as e:
+        run_pipeline(p, RunOptions(progress="off"))
+    assert str(e.value).startswith(str(p) + ": ")
+    assert message in str(e.value)
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_missing_input_message(tmp_path):
+    p = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError, match=r"p\.toml: \[input\] key 'path': Input store '.*scene\.zarr' does not exist"):
+        run_pipeline(p)
+
+
+def test_existing_output_refused_before_any_work(tmp_path, scene):
+    p = write(tmp_path, GOOD)
+    tp.save_raster(np.zeros((2, 2)), tmp_path / "out" / "var.zarr")
+    with pytest.raises(tp.errors.OutputExistsError, match="var.zarr' already exists; pass overwrite"):
+        run_pipeline(p, RunOptions(progress="off"))
+    assert not (tmp_path / "out" / "mean.zarr").exists()
+    run_pipeline(p, RunOptions(progress="off", overwrite=True))
+    assert tp.open_raster(tmp_path / "out" / "var.zarr").shape == (2, 40, 50)
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_pipeline(tmp_path / "none.toml")
+    p = write(tmp_path, "[input\npath = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_pipeline(p)
+
+
+def test_dry_run_prints_the_plan_and_computes_nothing(tmp_path, scene):
+    lines = []
+    run_pipeline(write(tmp_path, GOOD), dry_run=True, echo=lines.append)
+    text = "\n".join(lines)
+    assert "stats: window_stats(input=input; size=5, mode='mirror'" in text
+    assert "halo 2 x 2 pixels" in text
+    assert "shape (2, 40, 50), float32, chunks (1, 16, 16)" in text
+    assert "16.0 kB uncompressed" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_each_input_chunk_is_read_once(tmp_path, scene, monkeypatch):
+    """Several steps and outputs over one input: every input chunk is read once."""
+    from tiledproc.io import chunkio
+
+    reads = []
+    original = chunkio._read_chunk
+
+    def counting(layout, index):
+        if layout.root.endswith("scene.zarr/0"):
+            reads.append(index)
+        return original(layout, index)
+
+    monkeypatch.setattr(chunkio, "_read_chunk", counting)
+    p = write(tmp_path, """
+        [input]
+        path = "scene.zarr"
+        [steps.stats]
+        op = "window_stats"
+        size = 5
+        [steps.wide]
+        op = "window_mean"
+        size = 9
+        [steps.std]
+        op = "window_std"
+        size = 3
+        [outputs.a]
+        from = "stats.mean"
+        path = "a.zarr"
+        [outputs.b]
+        from = "stats.variance"
+        path = "b.zarr"
+        [outputs.c]
+        from = "wide"
+        path = "c.zarr"
+        [outputs.d]
+        from = "std"
+        path = "d.zarr"
+    """)
+    run_pipeline(p, RunOptions(progress="off"))
+    assert len(reads) == 2 * 3 * 4 == len(set(reads))
+
+
+def test_synthetic_input_is_made_when_missing(tmp_path):
+    p = write(tmp_path, """
+        [input]
+        path = "data/scene.zarr"
+        [input.synth]
+        shape = [2, 64, 80]
+        chunks = [1, 32, 32]
+        [steps.m]
+        op = "window_mean"
+        size = 3
+        [outputs.m]
+        from = "m"
+        path = "m.zarr"
+    """)
+    run_pipeline(p, RunOptions(progress="off"))
+    assert tp.open_raster(tmp_path / "data" / "scene.zarr").shape == (2, 64, 80)
+    assert read_attrs(tmp_path / "data" / "scene.zarr")["tiledproc"]["operation"] == "synth"
+    assert tp.open_raster(tmp_path / "m.zarr").shape == (2, 64, 80)
+
+
+def test_default_pipeline_is_valid():
+    from tiledproc.pipeline import default_pipeline
+
+    p = default_pipeline()
+    assert set(p.outputs) == {"mean", "variance"} and p.inputs["input"].synth["shape"] == [4, 2048, 2048]
