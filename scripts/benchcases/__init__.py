@@ -1,0 +1,17 @@
+"""Benchmark cases. Each module defines MEASUREMENTS (run in child processes)
+and a CASE function that prepares data, measures and prints a table."""
+
+from . import window
+
+CASES = {"window": window.case}
+MEASUREMENTS = {"window": window.MEASUREMENTS}
+
+for _name in ("gabor", "color", "pipeline"):
+    try:
+        _mod = __import__(f"benchcases.{_name}", fromlist=["case"])
+    except ModuleNotFoundError as e:
+        if e.name != f"benchcases.{_name}":
+            raise
+        continue
+    CASES[_name] = _mod.case
+    MEASUREMENTS[_name] = _mod.MEASUREMENTS

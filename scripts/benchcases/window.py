@@ -1,0 +1,119 @@
+"""Windowed mean + variance, size 15, reflect, 16 x 5000 x 5000 float32, Zarr to Zarr."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import ensure_scene, outputs, table, write
+
+SIZE = 15
+
+
+def tiledproc_stats(data, scene="scene"):
+    import tiledproc as tp
+
+    m, v = tp.window_stats(tp.open_raster(data / f"{scene}.zarr"), SIZE, mode="reflect")
+    write([m, v], outputs(data, f"{scene}-mean", f"{scene}-var"))
+
+
+def io_floor(data, scene="scene"):
+    """Read the input once and write two outputs of its shape with the same codec."""
+    import tiledproc as tp
+
+    a = tp.open_raster(data / f"{scene}.zarr")
+    write([a, a], outputs(data, "copy1", "copy2"))
+
+
+def dask_image_stats(data, scene="scene"):
+    """dask-image: uniform_filter of x and of x*x, var = E[x^2] - E[x]^2 (same I/O as tiledproc)."""
+    import dask_image.ndfilters as dif
+
+    import tiledproc as tp
+
+    a = tp.open_raster(data / f"{scene}.zarr")
+    size = (1, SIZE, SIZE)
+    m = dif.uniform_filter(a, size, mode="reflect")
+    m2 = dif.uniform_filter(a * a, size, mode="reflect")
+    write([m, m2 - m * m], outputs(data, "di-mean", "di-var"))
+
+
+def _bands(data):
+    import tiledproc as tp
+
+    return tp.open_raster(data / "scene.zarr").compute()
+
+
+def scipy_memory(data):
+    """scipy.ndimage in memory on one thread, band by band (load time excluded)."""
+    import time
+
+    from scipy import ndimage as ndi
+
+    x = _bands(data)
+    t = time.perf_counter()
+    for b in x:
+        m = ndi.uniform_filter(b, SIZE, mode="reflect")
+        _ = ndi.uniform_filter(b * b, SIZE, mode="reflect") - m * m
+    return {"seconds": time.perf_counter() - t}
+
+
+def opencv_memory(data):
+    """OpenCV boxFilter in memory, band by band (load time excluded)."""
+    import time
+
+    import cv2
+
+    x = _bands(data)
+    t = time.perf_counter()
+    for b in x:
+        m = cv2.boxFilter(b, -1, (SIZE, SIZE), borderType=cv2.BORDER_REFLECT)
+        _ = cv2.boxFilter(b * b, -1, (SIZE, SIZE), borderType=cv2.BORDER_REFLECT) - m * m
+    return {"seconds": time.perf_counter() - t}
+
+
+def accuracy(data):
+    """Max relative error of tiledproc's variance against float64 scipy, one band."""
+    import tiledproc as tp
+    from scipy import ndimage as ndi
+
+    b = tp.open_raster(data / "scene.zarr")[0].compute().astype(np.float64)
+    c = b - b.mean()
+    m = ndi.uniform_filter(c, SIZE, mode="reflect")
+    ref = ndi.uniform_filter(c * c, SIZE, mode="reflect") - m * m
+    got = tp.open_raster(data / "out" / "scene-var.zarr")[0].compute().astype(np.float64)
+    return {"max_rel_err": float(np.max(np.abs(got - ref) / ref))}
+
+
+MEASUREMENTS = {
+    "tiledproc": tiledproc_stats,
+    "io_floor": io_floor,
+    "dask_image": dask_image_stats,
+    "scipy_1thread_memory": scipy_memory,
+    "opencv_memory": opencv_memory,
+    "accuracy": accuracy,
+}
+
+
+def case(data, measure):
+    """window_stats (size 15, reflect) beside dask-image, scipy and OpenCV; memory flatness."""
+    ensure_scene(data)
+    rows = [measure("window", n, {}) for n in ("io_floor", "tiledproc", "dask_image",
+                                               "scipy_1thread_memory", "opencv_memory")]
+    rows.append(measure("window", "accuracy", {}))
+    rows[-1]["seconds"] = rows[-1].get("seconds", 0.0)
+    table("window_stats 16 x 5000 x 5000 float32, Zarr -> Zarr (mean + variance stores)", rows, [
+        ("dask-image / tiledproc (speed-up)", "dask_image", "tiledproc"),
+        ("tiledproc / I/O floor", "tiledproc", "io_floor"),
+        ("tiledproc / OpenCV in memory", "tiledproc", "opencv_memory"),
+    ])
+    # peak memory must not grow with the band size
+    ensure_scene(data, "band5k", (1, 5000, 5000))
+    ensure_scene(data, "band20k", (1, 20000, 20000))
+    mem = [measure("window", "tiledproc", {"scene": s}) for s in ("band5k", "band20k")]
+    for r, s in zip(mem, ("band5k", "band20k")):
+        r["name"] = f"tiledproc {s}"
+    table("peak RSS, one band of 5000^2 vs 20000^2", mem,
+          [("time 20000^2 / 5000^2 (16x the pixels)", "tiledproc band20k", "tiledproc band5k")])
+    if all("peak_rss" in r for r in mem):
+        print(f"  peak RSS ratio 20000^2 / 5000^2: {mem[1]['peak_rss'] / mem[0]['peak_rss']:.2f}")
+    return rows + mem
