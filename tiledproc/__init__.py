@@ -4,7 +4,21 @@ with dask, with results identical to scipy/numpy/scikit-image in memory."""
 from ._version import __version__
 from .errors import TiledprocError
 from .io import ingest_tiff, open_raster, save_raster
-from .ops.window import window_mean, window_stats, window_std, window_variance
+from .ops import (
+    gabor,
+    gabor_bank,
+    gabor_kernel,
+    gabor_magnitude,
+    gabor_texture,
+    gradient,
+    gradient_and_hessian,
+    gradient_magnitude,
+    hessian,
+    window_mean,
+    window_stats,
+    window_std,
+    window_variance,
+)
 
 __all__ = [
     "__version__",
@@ -16,4 +30,13 @@ __all__ = [
     "window_variance",
     "window_std",
     "window_stats",
+    "gabor_kernel",
+    "gabor",
+    "gabor_magnitude",
+    "gabor_bank",
+    "gabor_texture",
+    "gradient",
+    "gradient_magnitude",
+    "hessian",
+    "gradient_and_hessian",
 ]

@@ -23,6 +23,7 @@ import functools
 from collections.abc import Callable, Sequence
 from itertools import accumulate
 
+import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
@@ -32,6 +33,10 @@ from ..kernels._boundary import axis_map
 __all__ = ["apply_overlap", "is_dask", "plan_axis"]
 
 Kernel = Callable[..., np.ndarray]
+
+#: numpy inputs with at least this many elements are processed in tiles on threads
+LARGE_NUMPY = 2**23
+TILE = 1024
 
 
 def is_dask(a) -> bool:
@@ -129,6 +134,14 @@ def apply_overlap(
     input, lazy dask arrays (with deterministic names) for dask input.
     """
     ry, rx = (int(r) for r in radius)
+    if not is_dask(a) and np.asarray(a).size >= LARGE_NUMPY:
+        # a large in-memory array: run in tiles on the local threads (bounded
+        # scratch memory, all cores), then hand numpy back
+        a = np.asarray(a)
+        tiles = da.from_array(a, chunks=(1,) * (a.ndim - 2) + (TILE, TILE), name=False)
+        outs = apply_overlap(kernel, tiles, radius=radius, mode=mode, n_outputs=n_outputs, dtype=dtype,
+                             name=name, token_parts=token_parts)
+        return list(dask.compute(*outs, scheduler="threads"))
     if not is_dask(a):
         a = np.asarray(a)
         H, W = a.shape[-2:]

@@ -75,3 +75,21 @@ def axis_map(
             f"(core {core_start}+{core_len}, block {block_start}+{block_len}, n={n})"
         )
     return out
+
+
+def contiguous_run(xmap: np.ndarray) -> tuple[int, int, int]:
+    """The longest stretch ``lo <= s < hi`` where ``xmap[s] == s + off``.
+
+    Kernels copy that stretch of a row directly and gather only the rest
+    (the few boundary entries), which lets the copy vectorize.
+    """
+    if xmap.size == 0:
+        return (0, 0, 0)
+    ok = np.concatenate([[False], (np.diff(xmap) == 1) & (xmap[:-1] >= 0), [False]])
+    edges = np.flatnonzero(np.diff(ok.astype(np.int8)))
+    if edges.size == 0:  # no two consecutive entries: a run of one, if valid
+        return (0, 1, int(xmap[0])) if xmap[0] >= 0 else (0, 0, 0)
+    starts, ends = edges[::2], edges[1::2]
+    k = int(np.argmax(ends - starts))
+    lo, hi = int(starts[k]), int(ends[k]) + 1
+    return lo, hi, int(xmap[lo] - lo)
