@@ -1,7 +1,7 @@
 """Synthetic rasters that look like the real thing, made chunk by chunk.
 
-``scene``: a multi-band image with smooth fields at two scales (terrain,
-illumination), patches of oriented texture (fields, roofs, bricks) and
+``scene``: a multi-band image of land-cover patches with their own smooth
+spectra and oriented texture (fields, roofs), over fractal terrain, with
 sensor noise, as float32 radiance or uint16 reflectance x 10000.
 ``labels``: superpixel-like labels (a jittered grid of cells with wavy
 borders), int32.
@@ -37,23 +37,31 @@ def _coarse(seed: int, band: int, step: int, shape: tuple[int, int], salt: int) 
     return rng.standard_normal((ny, nx))
 
 
-def _smoothstep(t):
-    return t * t * (3 - 2 * t)
+def _smooth_weights(pos: np.ndarray, step: int):
+    t = (pos + 0.5) / step
+    i = np.floor(t).astype(np.int64)
+    f = t - i
+    return i, f * f * (3 - 2 * f)  # smoothstep
 
 
 def _interp(grid: np.ndarray, step: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    """Smooth interpolation of ``grid`` (one node every ``step`` pixels) on a window."""
-    yy = (np.arange(y0, y1) + 0.5) / step
-    xx = (np.arange(x0, x1) + 0.5) / step
-    iy = np.floor(yy).astype(np.int64)
-    ix = np.floor(xx).astype(np.int64)
-    fy = _smoothstep(yy - iy)[:, None]
-    fx = _smoothstep(xx - ix)[None, :]
-    g00 = grid[np.ix_(iy, ix)]
-    g01 = grid[np.ix_(iy, ix + 1)]
-    g10 = grid[np.ix_(iy + 1, ix)]
-    g11 = grid[np.ix_(iy + 1, ix + 1)]
-    return (g00 * (1 - fx) + g01 * fx) * (1 - fy) + (g10 * (1 - fx) + g11 * fx) * fy
+    """Smooth interpolation of ``grid`` (one node every ``step`` pixels) on a window, separably."""
+    iy, fy = _smooth_weights(np.arange(y0, y1), step)
+    ix, fx = _smooth_weights(np.arange(x0, x1), step)
+    cols = slice(ix.min(), ix.max() + 2)
+    rows = grid[iy, cols] * (1 - fy)[:, None] + grid[iy + 1, cols] * fy[:, None]
+    jx = ix - cols.start
+    return rows[:, jx] * (1 - fx) + rows[:, jx + 1] * fx
+
+
+def _fractal(seed, shape, step, octaves, salt, y0, y1, x0, x1) -> np.ndarray:
+    out = np.zeros((y1 - y0, x1 - x0))
+    amp = 1.0
+    for k in range(octaves):
+        s = max(2, step >> k)
+        out += amp * _interp(_coarse(seed, 0, s, shape, salt + k), s, y0, y1, x0, x1)
+        amp *= 0.5
+    return out
 
 
 def _noise(seed: int, band: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -68,24 +76,42 @@ def _noise(seed: int, band: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarr
     return out
 
 
-def _scene_band(seed: int, band: int, nbands: int, shape, y0, y1, x0, x1) -> np.ndarray:
+N_COVER = 6  # land-cover classes
+
+
+def _cover_table(seed: int, nbands: int):
+    """Per class: a spectral signature over the bands, a texture orientation and frequency."""
+    rng = np.random.default_rng([seed, 99])
+    wavelength = np.linspace(0, 1, nbands)
+    signature = np.empty((N_COVER, nbands))
+    for c in range(N_COVER):  # smooth spectra, like reflectance curves
+        a, b, p = rng.uniform(0.2, 1.0), rng.uniform(-0.6, 0.8), rng.uniform(0, np.pi)
+        signature[c] = a * (1 + b * wavelength) * (1 + 0.3 * np.sin(3 * wavelength + p))
+    theta = rng.uniform(0, np.pi, N_COVER)
+    freq = rng.uniform(0.04, 0.2, N_COVER)
+    strength = rng.uniform(0.0, 0.25, N_COVER)
+    return np.abs(signature) + 0.05, theta, freq, strength
+
+
+def _scene_fields(seed: int, shape, y0, y1, x0, x1):
+    """What all bands share at a window: the land-cover class and terrain x texture."""
     ny, nx = shape
-    big = max(64, min(ny, nx) // 4)
-    small = max(16, big // 8)
-    terrain = _interp(_coarse(seed, 0, big, shape, 1), big, y0, y1, x0, x1)  # shared by all bands
-    detail = _interp(_coarse(seed, band, small, shape, 2), small, y0, y1, x0, x1)
-    mask = _interp(_coarse(seed, 0, small * 2, shape, 3), small * 2, y0, y1, x0, x1)
-    # oriented texture where the mask is high: stripes at a band-dependent angle and frequency
-    theta = np.pi * (0.1 + 0.8 * (band % 5) / 5)
-    freq = 0.05 + 0.1 * ((band * 7) % 11) / 11
+    big = max(32, min(ny, nx) // 4)
+    terrain = _fractal(seed, shape, big, 5, 10, y0, y1, x0, x1)
+    cover = _fractal(seed, shape, max(16, big // 3), 4, 20, y0, y1, x0, x1)
+    cls = np.clip(((cover + 1.6) / 3.2 * N_COVER).astype(np.int64), 0, N_COVER - 1)
+    _, theta, freq, strength = _cover_table(seed, 1)
     yy = np.arange(y0, y1)[:, None]
     xx = np.arange(x0, x1)[None, :]
-    stripes = np.sin(2 * np.pi * freq * (xx * np.cos(theta) + yy * np.sin(theta)))
-    texture = np.clip(mask, 0, None) * stripes
-    spectral = 1.0 + 0.6 * np.sin(np.pi * (band + 1) / (nbands + 1))  # per-band brightness
-    value = spectral * np.exp(0.3 * terrain + 0.12 * detail) * (1.0 + 0.1 * texture)
-    value += 0.02 * _noise(seed, band, y0, y1, x0, x1)
-    return value
+    phase = 2 * np.pi * freq[cls] * (xx * np.cos(theta[cls]) + yy * np.sin(theta[cls]))
+    return cls, np.exp(0.25 * terrain) * (1 + strength[cls] * np.sin(phase))
+
+
+def _scene_band(seed: int, band: int, nbands: int, fields, y0, y1, x0, x1) -> np.ndarray:
+    """Patches of land cover with their own spectra and texture, over smooth terrain, plus noise."""
+    cls, shade = fields
+    signature = _cover_table(seed, nbands)[0]
+    return signature[cls, band] * shade + 0.01 * _noise(seed, band, y0, y1, x0, x1)
 
 
 def _scene_block(*, seed, shape, chunks, dtype, block_id=None):
@@ -94,10 +120,11 @@ def _scene_block(*, seed, shape, chunks, dtype, block_id=None):
     b0, y0, x0 = starts[0][b], starts[1][i], starts[2][j]
     b1, y1, x1 = b0 + chunks[0][b], y0 + chunks[1][i], x0 + chunks[2][j]
     out = np.empty((b1 - b0, y1 - y0, x1 - x0), dtype=dtype)
+    fields = _scene_fields(seed, shape[1:], y0, y1, x0, x1)
     for k, band in enumerate(range(b0, b1)):
-        v = _scene_band(seed, band, shape[0], shape[1:], y0, y1, x0, x1)
+        v = _scene_band(seed, band, shape[0], fields, y0, y1, x0, x1)
         if np.dtype(dtype).kind == "u":  # reflectance x 10000, as Sentinel-2 L2A
-            out[k] = np.clip(np.round(v * 2500), 0, np.iinfo(dtype).max)
+            out[k] = np.clip(np.round(v * 3000), 0, np.iinfo(dtype).max)
         else:  # radiance-like values
             out[k] = v * 100.0
     return out
@@ -136,12 +163,16 @@ def synth_scene(shape=(16, 5000, 5000), *, dtype="float32", chunks=(1, 1024, 102
         raise InvalidParameterError(f"Expected dtype float32, float64 or uint16, got {dtype} instead.")
     shape, chunks = _check(shape, chunks)
     seed = parse_int(seed, "seed")
-    func = functools.partial(_scene_block, seed=seed, shape=shape, chunks=chunks, dtype=dtype)
-    return da.map_blocks(
+    # generate up to 16 bands per task (they share the land cover), then split as asked
+    gen = ((min(shape[0], 16),) * (shape[0] // 16) + ((shape[0] % 16,) if shape[0] % 16 else ()),
+           chunks[1], chunks[2]) if shape[0] > 16 else ((shape[0],), chunks[1], chunks[2])
+    func = functools.partial(_scene_block, seed=seed, shape=shape, chunks=gen, dtype=dtype)
+    a = da.map_blocks(
         func,
-        dtype=dtype, chunks=chunks, name="synth-scene-" + tokenize(shape, chunks, str(dtype), seed),
+        dtype=dtype, chunks=gen, name="synth-scene-" + tokenize(shape, gen, str(dtype), seed),
         meta=np.empty((0, 0, 0), dtype=dtype),
     )
+    return a.rechunk(chunks) if a.chunks != chunks else a
 
 
 def synth_labels(shape=(1, 2048, 2048), *, cell=24, chunks=(1, 1024, 1024), seed=0) -> da.Array:

@@ -97,4 +97,4 @@ def main(argv=None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-from . import info, ingest, ops, run, synth  # noqa: E402,F401  (register the commands)
+from . import info, ingest, ops, preview, run, synth  # noqa: E402,F401  (register the commands)

@@ -57,12 +57,15 @@ def write_outputs(
     scheduler: SchedulerSpec | str | None = None,
     progress: str = "auto",
     label: str = "writing",
+    pyramid: int = 0,
 ) -> WriteReport:
     """Compute and store every output of ``specs`` in one dask graph.
 
     Chunks shared by several outputs (an input chunk, a common intermediate)
     are computed once. With ``resume``, chunks recorded as finished are not
     computed again; everything else is bit-identical to an uninterrupted run.
+    ``pyramid`` adds that many 2x levels to every output once it is written
+    (an output counts as complete only after its levels).
     """
     if not isinstance(scheduler, SchedulerSpec):
         scheduler = parse_scheduler(scheduler)
@@ -99,6 +102,12 @@ def write_outputs(
         bar.close()
         for p in prepared:
             p.close()
+    if pyramid:
+        from .pyramid import add_levels
+
+        for p in prepared:
+            if not p.complete:
+                add_levels(p.path, pyramid, scheduler=scheduler)
     for p in prepared:
         p.finish()
     return WriteReport(prepared, len(tasks), skipped, time.perf_counter() - start, written, dashboard)

@@ -23,6 +23,7 @@ def save_raster(
     inputs=(),
     scheduler=None,
     progress: str = "off",
+    pyramid: int = 0,
 ) -> Path:
     """Write ``array`` to ``path`` as a Zarr v3 (OME-Zarr 0.5) raster, one task per chunk.
 
@@ -54,6 +55,9 @@ def save_raster(
         ``"threads"`` (default), ``"processes"``, ``"synchronous"`` or a
         ``tcp://`` address.
     progress : {"off", "auto", "bar", "log"}
+    pyramid : int
+        Add this many 2x downsampled levels (OME-Zarr multiscales) for
+        viewers and ``tiledproc preview``.
 
     Returns
     -------
@@ -64,5 +68,5 @@ def save_raster(
     provenance.setdefault("operation", "save_raster")
     spec = OutputSpec(Path(path), array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)
     write_outputs([spec], overwrite=overwrite, resume=resume, inputs=inputs, scheduler=scheduler,
-                  progress=progress)
+                  progress=progress, pyramid=pyramid)
     return spec.path

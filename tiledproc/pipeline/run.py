@@ -135,7 +135,7 @@ def run_pipeline(pipeline: Pipeline | str | Path, opts: RunOptions | None = None
         g = build_graph(p, codec=settings["codec"])  # now reading the stored inputs
     report = write_outputs(
         g.outputs, overwrite=settings["overwrite"], resume=opts.resume, inputs=inputs,
-        scheduler=spec, progress=settings["progress"], label=p.name,
+        scheduler=spec, progress=settings["progress"], label=p.name, pyramid=settings["pyramid"],
     )
     seconds = time.perf_counter() - start
     return RunResult(g, report, seconds, spec)

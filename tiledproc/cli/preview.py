@@ -1,0 +1,107 @@
+"""``tiledproc preview STORE OUT.png``: a quicklook from a pyramid level, percentile-stretched."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from ..engine.pyramid import add_levels
+from ..errors import InvalidParameterError
+from ..io.png import write_png
+from ..io.zarr_store import _locate, level_array, store_levels
+from . import cli
+
+
+def _bands(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        out = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected band numbers such as 4,3,2, got {value!r}") from None
+    if len(out) != 3:
+        raise click.BadParameter(f"expected three band numbers (red, green, blue), got {value!r}")
+    return out
+
+
+def choose_level(path, size: int) -> tuple[str, tuple[int, ...]]:
+    """The coarsest level whose larger side is still at least ``size`` pixels (or level 0)."""
+    best = None
+    for name in store_levels(path):
+        shape = level_array(path, name).shape
+        if best is None or max(shape[-2:]) >= size:
+            best = (name, shape)
+    return best
+
+
+def stretch(band: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Percentile stretch to 0..255 (NaN -> 0)."""
+    valid = band[np.isfinite(band)]
+    if valid.size == 0:
+        return np.zeros(band.shape, np.uint8)
+    lo, hi = np.percentile(valid, [low, high])
+    if hi <= lo:
+        hi = lo + 1
+    out = (band.astype(np.float64) - lo) / (hi - lo) * 255.0
+    out = np.nan_to_num(np.clip(out, 0, 255), nan=0.0)
+    return np.round(out).astype(np.uint8)
+
+
+def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2.0, 98.0)):
+    """Write the quicklook PNG; returns (level name, level shape, image shape)."""
+    _locate(store)  # a clear error for a missing or non-Zarr path
+    level, shape = choose_level(store, size)
+    if level == "0" and max(shape[-2:]) > size:
+        raise InvalidParameterError(
+            f"{store!r} has no pyramid level near {size} pixels (its smallest is {shape}); a preview never "
+            f"reads the full resolution of a large raster. Add levels first: tiledproc pyramid {store}"
+        )
+    nbands = shape[0]
+    picks = rgb if rgb is not None else (band if band is not None else 1,)
+    for b in picks:
+        if not 1 <= b <= nbands:
+            raise InvalidParameterError(f"Expected band numbers between 1 and {nbands}, got {b}.")
+    a = level_array(store, level)
+    data = a[[b - 1 for b in picks]].compute()
+    # keep the preview near the requested size (a level can be up to 2x larger)
+    step = max(1, max(data.shape[-2:]) // size)
+    data = data[:, ::step, ::step]
+    channels = [stretch(d, *percentiles) for d in data]
+    image = channels[0] if len(channels) == 1 else np.stack(channels, axis=-1)
+    write_png(out, image)
+    return level, shape, image.shape
+
+
+@cli.command()
+@click.argument("store", type=click.Path())
+@click.argument("out", type=click.Path())
+@click.option("--band", type=click.IntRange(1), default=None, help="One band, numbered from 1 (grey).")
+@click.option("--rgb", callback=_bands, default=None, metavar="R,G,B",
+              help="Three bands for red, green, blue, numbered from 1 (e.g. 4,3,2 for Sentinel-2).")
+@click.option("--size", type=click.IntRange(16, 16384), default=1024, show_default=True,
+              help="About this many pixels on the longer side.")
+@click.option("--percentiles", default="2,98", show_default=True, metavar="LOW,HIGH",
+              help="Stretch between these percentiles of each band.")
+def preview(store, out, band, rgb, size, percentiles):
+    """Write a quicklook PNG of STORE from its pyramid (never the full resolution of a large raster)."""
+    if band is not None and rgb is not None:
+        raise click.UsageError("give --band or --rgb, not both")
+    try:
+        low, high = (float(v) for v in percentiles.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected LOW,HIGH such as 2,98, got {percentiles!r}") from None
+    if not 0 <= low < high <= 100:
+        raise click.BadParameter(f"expected 0 <= LOW < HIGH <= 100, got {percentiles!r}")
+    level, shape, image = render_preview(store, out, band=band, rgb=rgb, size=size, percentiles=(low, high))
+    click.echo(f"wrote {out}: {image[1]} x {image[0]} pixels from level {level} {tuple(shape)}")
+
+
+@cli.command()
+@click.argument("store", type=click.Path())
+@click.option("--levels", type=click.IntRange(1, 20), default=4, show_default=True,
+              help="Number of 2x levels above full resolution.")
+def pyramid(store, levels):
+    """Add 2x downsampled levels (OME-Zarr multiscales) to STORE, for viewers and previews."""
+    _locate(store)
+    names = add_levels(store, levels)
+    click.echo(f"{store}: levels {', '.join(names)}")

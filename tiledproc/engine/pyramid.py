@@ -1,0 +1,64 @@
+"""Pyramid levels of a raster store, for viewers and quicklooks.
+
+Level ``k`` is level ``k - 1`` averaged over 2 x 2 pixels (see
+:func:`tiledproc.kernels.resample.downsample2`), stored as array ``k`` next
+to ``0`` with the same chunk shape and codec and listed in the OME-Zarr
+multiscales with scale ``2**k``. Each level is made from the level below it
+as stored, so building any number of levels reads the full resolution once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..io.zarr_store import create_level, level_array, set_levels, store_levels
+from ..io.chunkio import write_chunk
+from ..kernels.resample import downsample2
+from .execute import SchedulerSpec, build_graph, open_executor, parse_scheduler
+
+__all__ = ["add_levels"]
+
+log = logging.getLogger("tiledproc")
+
+
+def _write(block, *, layout, block_id=None):
+    write_chunk(layout, tuple(block_id), block)
+    return np.zeros((1,) * block.ndim, dtype=np.int8)
+
+
+def add_levels(path, levels: int, *, scheduler: SchedulerSpec | str | None = None) -> list[str]:
+    """Add ``levels`` 2x levels to the store at ``path`` (replacing any it has).
+
+    Stops early when a level would be smaller than 2 pixels. Returns the
+    names of all levels, ``"0"`` first.
+    """
+    path = Path(path)
+    spec = scheduler if isinstance(scheduler, SchedulerSpec) else parse_scheduler(scheduler)
+    names = ["0"]
+    for k in range(1, levels + 1):
+        prev = level_array(path, names[-1])
+        if min(prev.shape[-2:]) < 2:
+            break
+        layout = create_level(path, str(k), prev.shape[:-2] + tuple(-(-n // 2) for n in prev.shape[-2:]))
+        chunks = layout.chunks
+        src = prev.rechunk(chunks[:-2] + tuple(2 * c for c in chunks[-2:]))
+        out_chunks = src.chunks[:-2] + tuple(tuple(-(-c // 2) for c in cs) for cs in src.chunks[-2:])
+        small = src.map_blocks(downsample2, chunks=out_chunks, dtype=src.dtype)
+        w = small.map_blocks(functools.partial(_write, layout=layout), dtype=np.int8,
+                             chunks=tuple((1,) * len(c) for c in small.chunks),
+                             meta=np.empty((0,) * small.ndim, dtype=np.int8))
+        keys = [(w.name,) + i for i in np.ndindex(*w.numblocks)]
+        with open_executor(spec) as executor:
+            executor.run(build_graph([w], keys), keys, lambda i: None)
+        names.append(str(k))
+    set_levels(path, names)
+    log.info("%s: %d pyramid level(s) above full resolution", path, len(names) - 1)
+    return names
+
+
+def existing_levels(path) -> list[str]:
+    return store_levels(path)
