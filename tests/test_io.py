@@ -105,7 +105,7 @@ def test_open_raster_errors_name_the_path(tmp_path):
     with pytest.raises(NotAZarrStoreError, match=r"is a file, not a Zarr store\. Convert it first: tiledproc ingest"):
         tp.open_raster(tmp_path / "img.tif")
     z = zarr.create_array(str(tmp_path / "4d.zarr"), shape=(2, 2, 3, 3), dtype="f4", chunks=(1, 1, 3, 3))
-    with pytest.raises(NotAZarrStoreError, match=r"shape \(2, 2, 3, 3\); tiledproc reads \(y, x\) or \(band, y, x\)"):
+    with pytest.raises(NotAZarrStoreError, match=r"shape \(2, 2, 3, 3\); tiledproc reads \(y, x\) or \(band, y, x\) rasters"):
         tp.open_raster(tmp_path / "4d.zarr")
     assert z is not None
     g = zarr.create_group(str(tmp_path / "g.zarr"))
@@ -293,3 +293,19 @@ def test_ingest_memory_does_not_grow_with_file_size(tmp_path):
                            capture_output=True, text=True, check=True)
         grow.append(int(r.stdout.strip()) * 1024)
     assert grow[1] < 64 * 2**20, grow  # far below the 128 MB the larger file holds
+
+
+def test_ome_zarr_04_and_singleton_axes(tmp_path, rng):
+    """An OME-Zarr 0.4 image (v2, multiscales at the top) with t = z = 1 reads as (c, y, x)."""
+    x = rng.integers(0, 1000, size=(1, 3, 1, 40, 50)).astype(np.uint16)
+    g = zarr.open_group(str(tmp_path / "ome.zarr"), mode="w", zarr_format=2)
+    g.attrs["multiscales"] = [{"version": "0.4", "datasets": [{"path": "s0"}],
+                               "axes": [{"name": n} for n in "tczyx"]}]
+    g.create_array("s0", shape=x.shape, chunks=(1, 1, 1, 16, 16), dtype=x.dtype)[...] = x
+    a = tp.open_raster(tmp_path / "ome.zarr")
+    assert a.shape == (3, 40, 50)
+    np.testing.assert_array_equal(a.compute(), x[0, :, 0])
+    z = zarr.create_array(str(tmp_path / "tz.zarr"), shape=(2, 3, 4, 4), dtype="f4")
+    assert z is not None
+    with pytest.raises(NotAZarrStoreError, match="other axes of length 1"):
+        tp.open_raster(tmp_path / "tz.zarr")

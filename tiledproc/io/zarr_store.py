@@ -79,11 +79,7 @@ def _locate(path) -> tuple[Path, zarr.Array, dict]:
     if isinstance(node, zarr.Array):
         return p, node, dict(node.attrs)
     attrs = dict(node.attrs)
-    try:
-        level0 = attrs["ome"]["multiscales"][0]["datasets"][0]["path"]
-    except (KeyError, IndexError, TypeError):
-        level0 = attrs.get("multiscales", [{}])[0].get("datasets", [{}])[0].get("path") if isinstance(
-            attrs.get("multiscales"), list) else None
+    level0 = _multiscale_level0(attrs)
     if level0 is None:
         arrays = sorted(node.array_keys())
         if len(arrays) != 1:
@@ -97,6 +93,16 @@ def _locate(path) -> tuple[Path, zarr.Array, dict]:
     if not isinstance(arr, zarr.Array):
         raise NotAZarrStoreError(f"{str(p / level0)!r} is not a Zarr array.")
     return p, arr, attrs
+
+
+def _multiscale_level0(attrs: dict) -> str | None:
+    """The full-resolution dataset of OME-Zarr 0.5 (``ome.multiscales``) or 0.4 (``multiscales``)."""
+    for holder in (attrs.get("ome"), attrs):
+        try:
+            return str(holder["multiscales"][0]["datasets"][0]["path"])
+        except (KeyError, IndexError, TypeError):
+            continue
+    return None
 
 
 def read_attrs(path) -> dict:
@@ -137,9 +143,11 @@ def open_raster(path, *, chunks=None) -> da.Array:
         The path exists but is not a Zarr array or image.
     """
     p, z, _ = _locate(path)
-    if z.ndim not in (2, 3):
+    lead = [n for n in z.shape[:-2] if n != 1]
+    if z.ndim < 2 or len(lead) > 1:
         raise NotAZarrStoreError(
-            f"{str(p)!r} holds an array of shape {z.shape}; tiledproc reads (y, x) or (band, y, x) rasters."
+            f"{str(p)!r} holds an array of shape {z.shape}; tiledproc reads (y, x) or (band, y, x) rasters "
+            f"(other axes of length 1, as OME-Zarr's t and z often are, are dropped)."
         )
     stored = getattr(z, "shards", None) or z.chunks
     chunks = stored if chunks is None else chunks
@@ -151,8 +159,8 @@ def open_raster(path, *, chunks=None) -> da.Array:
                           meta=np.empty((0,) * z.ndim, dtype=reader.dtype))
     else:
         a = da.from_zarr(z, chunks=chunks, name=name)
-    if a.ndim == 2:
-        a = a[None]
+    if a.ndim != 3:  # (y, x) -> one band; OME-Zarr (t, c, z, y, x) with t = z = 1 -> (c, y, x)
+        a = a.reshape((lead[0] if lead else 1,) + a.shape[-2:])
     return a
 
 
