@@ -3,8 +3,8 @@ and a CASE function that prepares data, measures and prints a table."""
 
 from . import window
 
-CASES = {"window": window.case}
-MEASUREMENTS = {"window": window.MEASUREMENTS}
+CASES = {"window": window.case, "layouts": window.layouts}
+MEASUREMENTS = {"window": window.MEASUREMENTS, "layouts": window.MEASUREMENTS}
 
 for _name in ("gabor", "color", "pipeline"):
     try:

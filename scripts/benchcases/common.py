@@ -8,7 +8,8 @@ SCENE_SHAPE = (16, 5000, 5000)
 CHUNKS = (1, 1024, 1024)
 
 
-def ensure_scene(data: Path, name: str = "scene", shape=SCENE_SHAPE, dtype="float32", chunks=CHUNKS) -> Path:
+def ensure_scene(data: Path, name: str = "scene", shape=SCENE_SHAPE, dtype="float32", chunks=CHUNKS,
+                 codec: str = "lz4") -> Path:
     """The synthetic scene every tool reads (made once, with tiledproc synth)."""
     from tiledproc.engine.runner import write_outputs
     from tiledproc.io.zarr_store import OutputSpec
@@ -18,7 +19,7 @@ def ensure_scene(data: Path, name: str = "scene", shape=SCENE_SHAPE, dtype="floa
     if not (path / "zarr.json").exists():
         print(f"making {path} {shape} {dtype} ...", flush=True)
         write_outputs([OutputSpec(path, synth_scene(shape, dtype=dtype, chunks=chunks), chunks=chunks,
-                                  provenance={"operation": "synth"})], overwrite=True, progress="off")
+                                  codec=codec, provenance={"operation": "synth"})], overwrite=True, progress="off")
     return path
 
 
@@ -33,12 +34,13 @@ def outputs(data: Path, *names: str) -> list[Path]:
     return out
 
 
-def write(arrays, paths) -> None:
+def write(arrays, paths, codec: str = "lz4") -> None:
     """Write dask arrays Zarr-to-Zarr with tiledproc's writer (same codec and chunks for every tool)."""
     from tiledproc.engine.runner import write_outputs
     from tiledproc.io.zarr_store import OutputSpec
 
-    write_outputs([OutputSpec(p, a) for a, p in zip(arrays, paths)], overwrite=True, progress="off")
+    write_outputs([OutputSpec(p, a, codec=codec) for a, p in zip(arrays, paths)], overwrite=True,
+                  progress="off")
 
 
 def fmt_bytes(n) -> str:

@@ -13,7 +13,7 @@ def tiledproc_stats(data, scene="scene"):
     import tiledproc as tp
 
     m, v = tp.window_stats(tp.open_raster(data / f"{scene}.zarr"), SIZE, mode="reflect")
-    write([m, v], outputs(data, f"{scene}-mean", f"{scene}-var"))
+    write([m, v], outputs(data, f"{scene}-mean", f"{scene}-var"), codec=_codec_of(data / f"{scene}.zarr"))
 
 
 def io_floor(data, scene="scene"):
@@ -21,7 +21,13 @@ def io_floor(data, scene="scene"):
     import tiledproc as tp
 
     a = tp.open_raster(data / f"{scene}.zarr")
-    write([a, a], outputs(data, "copy1", "copy2"))
+    write([a, a], outputs(data, "copy1", "copy2"), codec=_codec_of(data / f"{scene}.zarr"))
+
+
+def _codec_of(store):
+    from tiledproc.io import read_attrs
+
+    return read_attrs(store)["tiledproc"].get("codec", "lz4")
 
 
 def dask_image_stats(data, scene="scene"):
@@ -84,7 +90,16 @@ def accuracy(data):
     return {"max_rel_err": float(np.max(np.abs(got - ref) / ref))}
 
 
+def codec_ratio(data, scene="scene"):
+    """Stored size of the scene against its bytes in memory."""
+    from tiledproc.io import raster_info
+
+    info = raster_info(data / f"{scene}.zarr")
+    return {"seconds": 0.0, "note": f"compression ratio {info['ratio']:.2f}"}
+
+
 MEASUREMENTS = {
+    "codec_ratio": codec_ratio,
     "tiledproc": tiledproc_stats,
     "io_floor": io_floor,
     "dask_image": dask_image_stats,
@@ -117,3 +132,17 @@ def case(data, measure):
     if all("peak_rss" in r for r in mem):
         print(f"  peak RSS ratio 20000^2 / 5000^2: {mem[1]['peak_rss'] / mem[0]['peak_rss']:.2f}")
     return rows + mem
+
+
+def layouts(data, measure):
+    """The codec and chunk shape: I/O floor and window_stats for each (the choice of the default)."""
+    rows = []
+    for codec, chunk in [("lz4", 1024), ("zstd", 1024), ("none", 1024), ("lz4", 512), ("lz4", 2048)]:
+        name = f"scene-{codec}-{chunk}"
+        ensure_scene(data, name, chunks=(1, chunk, chunk), codec=codec)
+        for m in ("io_floor", "tiledproc", "codec_ratio"):
+            r = measure("window", m, {"scene": name})
+            r["name"] = f"{codec} {chunk}: {m}"
+            rows.append(r)
+    table("codec and chunk shape (16 x 5000 x 5000 float32, window_stats 15)", rows)
+    return rows
