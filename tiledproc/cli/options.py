@@ -7,16 +7,21 @@ import click
 from ..io.codecs import CODECS
 
 
-def _chunks(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        parts = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers such as 1,1024,1024, got {value!r}") from None
-    if len(parts) != 3 or min(parts) < 1:
-        raise click.BadParameter(f"expected three positive integers band,y,x such as 1,1024,1024, got {value!r}")
-    return parts
+def int_triple(example: str):
+    """A click callback parsing ``B,Y,X`` into three positive integers."""
+
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            parts = tuple(int(v) for v in value.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated integers such as {example}, got {value!r}") from None
+        if len(parts) != 3 or min(parts) < 1:
+            raise click.BadParameter(f"expected three positive integers such as {example}, got {value!r}")
+        return parts
+
+    return parse
 
 
 overwrite = click.option("--overwrite", is_flag=True, default=None,
@@ -31,7 +36,7 @@ progress = click.option("--progress", type=click.Choice(["auto", "bar", "log", "
                         help="Progress display; auto: a bar on a terminal, log lines otherwise.")
 codec = click.option("--codec", type=click.Choice(sorted(CODECS)), default=None,
                      help="Compression of the outputs (default lz4).")
-chunks = click.option("--chunks", metavar="B,Y,X", default=None, callback=_chunks,
+chunks = click.option("--chunks", metavar="B,Y,X", default=None, callback=int_triple("1,1024,1024"),
                       help="Stored chunk shape, e.g. 1,1024,1024.")
 pyramid = click.option("--pyramid", type=click.IntRange(0, 20), default=None,
                        help="Add this many 2x downsampled levels to every output (for viewers).")

@@ -14,19 +14,10 @@ from ..synth import synth_labels, synth_scene
 from . import cli, options
 
 
-def _shape(ctx, param, value):
-    try:
-        parts = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected bands,y,x such as 16,5000,5000, got {value!r}") from None
-    if len(parts) != 3 or min(parts) < 1:
-        raise click.BadParameter(f"expected three positive integers bands,y,x, got {value!r}")
-    return parts
-
-
 @cli.command()
 @click.argument("dst", type=click.Path())
-@click.option("--shape", default="16,5000,5000", show_default=True, callback=_shape, metavar="B,Y,X",
+@click.option("--shape", default="16,5000,5000", show_default=True, callback=options.int_triple("16,5000,5000"),
+              metavar="B,Y,X",
               help="Bands, rows, columns.")
 @click.option("--kind", type=click.Choice(["scene", "labels"]), default="scene", show_default=True,
               help="scene: smooth fields, texture and noise; labels: superpixel-like int32 labels.")
