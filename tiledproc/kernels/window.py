@@ -1,27 +1,50 @@
 """Windowed mean and variance of one block, exact and outlier-proof.
 
-Each box sum is computed with the van Herk/Gil-Werman split: the extended
-line is cut into segments of the window length ``w``; within each segment we
-keep prefix sums ``P`` (from the segment start) and suffix sums ``S`` (from the
-segment end). A window starting at ``j`` is ``S[j] + P[j + w - 1]`` (or just
-the whole segment when ``j`` starts one). Three additions per element and
-pass, like a running sum, but every window sum is built **only from the
-elements of that window**:
+Every window sum is built **only from the elements of that window**, as a
+fixed summation tree that depends on the window length alone (no running
+sums):
 
 * a NaN or an infinity affects exactly the windows that contain it (a
   running sum carries it, or the rounding debris of a huge outlier, to the
   end of the line, differently for each chunking);
-* the rounding error of a window sum is bounded by ``2 w eps sum|x|`` over the
-  window itself, independent of the line length.
+* the rounding error of a window sum is a small multiple of ``eps sum|x|``
+  over the window itself, independent of the line length and the chunking.
 
-All sums are float64 and are taken of ``x - c``, where ``c`` is a robust centre
-of the block (the median of a sample of its finite values): the variance ``S2/n - (S1/n)**2`` then loses only
-``(mean - c)**2 / var`` relative precision instead of ``mean**2 / var``, which
-is what ruins ``E[x^2] - E[x]^2`` on data such as ``10000 + N(0, 1)``.
+All sums are float64 and are taken of ``y = x - c``, where ``c`` is a robust
+centre of the block (the median of a sample of its finite values): the
+variance ``S2/n - (S1/n)**2`` then loses only ``(mean - c)**2 / var``
+relative precision instead of ``mean**2 / var``, which is what ruins
+``E[x^2] - E[x]^2`` on data such as ``10000 + N(0, 1)``.
 
-The separable pass runs along x for each needed row, then along y in
-segments of ``w_y`` rows held in small buffers, so one block touches each
-input element once and each output element once.
+Layout. The quantities summed (``y``; ``y**2`` for the variance; the count of
+non-NaN values for nan_policy="omit") are kept side by side in flat float64
+rows of ``Q`` blocks of ``B`` columns, so that the generic passes handle all
+of them in one loop.
+
+Along y (first pass) the van Herk/Gil-Werman split is used, vectorised along
+the rows: the extended rows are cut into segments of ``w_y`` rows; ``S[m]``
+holds the suffix sums of the current segment (rows ``m ..`` its end) and
+``acc`` the prefix of the next one, so the window starting at row ``m`` of a
+segment is ``S[m] + acc`` (or the whole segment ``S[0]``). The block rows are
+read and converted on the fly (twice: once for the suffixes, once for the
+prefixes), so the only float64 state is the ``w_y`` rows of ``S``.
+
+Along x (second pass, on the row ``V`` of vertical window sums) a row cannot
+be scanned with SIMD, so the window sums use doubling levels instead:
+level ``k`` holds the sums of ``2**k`` neighbours (built by shifted adds),
+and the window starting at ``j`` is the sum, left to right, of the
+level-``L`` blocks at ``j, j + 2**L, ...`` then of one block per lower set
+bit of ``w_x`` (see ``_tree``). That sum is written out in compiled code
+(groups of 3 or 4 terms passed as tuples, 3 to 12 terms in all, padded with
+a zero row) and fused with the statistics of the output row.
+
+Numba notes: loops vectorise when they index contiguous 1-D arrays by the
+bare loop variable, or by ``offset + i`` with unsigned integers (``U``);
+optional quantities and outputs are passed as None (numba compiles one
+specialisation per combination and prunes ``x is not None`` branches *when x
+is None*; the other direction is not pruned, hence the overloads that pick
+an implementation from the argument types). Deep call chains multiply the
+compile time (each level re-optimises what it links), so the driver is flat.
 """
 
 from __future__ import annotations
@@ -31,6 +54,10 @@ from numba import njit, types
 from numba.extending import overload
 
 __all__ = ["box_stats"]
+
+# Unsigned indices: numba then skips the negative-index wraparound and the
+# loops with offsets (lev[o + i]) vectorise like plain views.
+U = np.uint64
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -54,20 +81,9 @@ def _block_shift(src2d):
     return np.median(sample[:n])
 
 
-# Optional quantities are passed as None: numba compiles one specialisation
-# per combination and prunes every ``is None`` branch, so the inner loops
-# carry no flags. Quantity 1 is y = x - c (for the mean), 2 its square (for
-# the variance), n the count of non-NaN values (nan_policy="omit").
-#
-# The x pass handles four rows at once, lane r of a (L, 4) buffer holding
-# row r: the running additions of the four rows are independent, so the
-# serial prefix sums run as 4-wide vector operations instead of waiting on
-# each other. For each quantity the caller provides
-#   lanes : (3, L, 4) the extended rows, their prefix and their suffix sums,
-#   seg   : (3, wy, W) row sums of two vertical segments, suffix sums of one,
-#   acc   : (W,) the running prefix of the next vertical segment.
-
-LANES = 4
+# Optional outputs are passed as None: numba compiles one specialisation per
+# combination and prunes the ``is not None`` branches (only when the argument
+# *is* None: code under ``x is None`` is still typed for an array ``x``).
 
 
 def _take(a, i):  # pragma: no cover - replaced by the overload in compiled code
@@ -82,218 +98,353 @@ def _take_overload(a, i):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _gather_rows(src2d, rows, xmap, run, cval, c, E):
-    """E[s, r] = block[rows[r], xmap[s]] - c, cval where a map entry is -1."""
+def _span_suffix(lv, lo, hi, off, c, B, var, omit, Sn, Sm):
+    """Sm = Sn + (y, y**2, count) of positions lo .. hi - 1, y = lv[s + off] - c."""
+    n = hi - lo
+    x = lv[lo + off:hi + off]
+    a0 = Sn[lo:hi]
+    r0 = Sm[lo:hi]
+    if not omit:
+        if not var:
+            for s in range(n):
+                r0[s] = a0[s] + (np.float64(x[s]) - c)
+        else:
+            a1 = Sn[B + lo:B + hi]
+            r1 = Sm[B + lo:B + hi]
+            for s in range(n):
+                y = np.float64(x[s]) - c
+                r0[s] = a0[s] + y
+                r1[s] = a1[s] + y * y
+    else:
+        q = B * (2 if var else 1)
+        an = Sn[q + lo:q + hi]
+        rn = Sm[q + lo:q + hi]
+        if not var:
+            for s in range(n):
+                y = np.float64(x[s]) - c
+                isnan = y != y
+                r0[s] = a0[s] + (0.0 if isnan else y)
+                rn[s] = an[s] + (0.0 if isnan else 1.0)
+        else:
+            a1 = Sn[B + lo:B + hi]
+            r1 = Sm[B + lo:B + hi]
+            for s in range(n):
+                y = np.float64(x[s]) - c
+                isnan = y != y
+                y = 0.0 if isnan else y
+                r0[s] = a0[s] + y
+                r1[s] = a1[s] + y * y
+                rn[s] = an[s] + (0.0 if isnan else 1.0)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _span_acc(lv, lo, hi, off, c, B, var, omit, acc, Sm, V):
+    """acc += (y, y**2, count) of positions lo .. hi - 1; V = Sm + acc."""
+    n = hi - lo
+    x = lv[lo + off:hi + off]
+    a0 = acc[lo:hi]
+    s0 = Sm[lo:hi]
+    v0 = V[lo:hi]
+    if not omit:
+        if not var:
+            for s in range(n):
+                t = a0[s] + (np.float64(x[s]) - c)
+                a0[s] = t
+                v0[s] = s0[s] + t
+        else:
+            a1 = acc[B + lo:B + hi]
+            s1 = Sm[B + lo:B + hi]
+            v1 = V[B + lo:B + hi]
+            for s in range(n):
+                y = np.float64(x[s]) - c
+                t = a0[s] + y
+                a0[s] = t
+                v0[s] = s0[s] + t
+                u = a1[s] + y * y
+                a1[s] = u
+                v1[s] = s1[s] + u
+    else:
+        q = B * (2 if var else 1)
+        an = acc[q + lo:q + hi]
+        sn = Sm[q + lo:q + hi]
+        vn = V[q + lo:q + hi]
+        if not var:
+            for s in range(n):
+                y = np.float64(x[s]) - c
+                isnan = y != y
+                t = a0[s] + (0.0 if isnan else y)
+                a0[s] = t
+                v0[s] = s0[s] + t
+                u = an[s] + (0.0 if isnan else 1.0)
+                an[s] = u
+                vn[s] = sn[s] + u
+        else:
+            a1 = acc[B + lo:B + hi]
+            s1 = Sm[B + lo:B + hi]
+            v1 = V[B + lo:B + hi]
+            for s in range(n):
+                y = np.float64(x[s]) - c
+                isnan = y != y
+                y = 0.0 if isnan else y
+                t = a0[s] + y
+                a0[s] = t
+                v0[s] = s0[s] + t
+                u = a1[s] + y * y
+                a1[s] = u
+                v1[s] = s1[s] + u
+                p = an[s] + (0.0 if isnan else 1.0)
+                an[s] = p
+                vn[s] = sn[s] + p
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _edges(src2d, ridx, xmap, lo, hi, cval, eb):
+    """eb[s] = block value (or cval) of the extended positions outside lo .. hi - 1."""
+    L = xmap.shape[0]
+    if ridx < 0:
+        for s in range(L):
+            eb[s] = cval
+        return
+    line = src2d[ridx]
+    for s in range(0, lo):
+        col = xmap[s]
+        eb[s] = cval if col < 0 else np.float64(line[col])
+    for s in range(hi, L):
+        col = xmap[s]
+        eb[s] = cval if col < 0 else np.float64(line[col])
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _ysuffix(src2d, ridx, xmap, run, cval, c, eb, B, var, omit, Sn, Sm):
+    """Sm = Sn + the quantities of block row ridx (-1: cval) at the extended columns."""
     L = xmap.shape[0]
     lo, hi, off = run
-    for r in range(LANES):
-        row_index = rows[r]
-        if row_index < 0:
-            for s in range(L):
-                E[s, r] = cval - c
-            continue
-        line = src2d[row_index]
-        for s in range(lo, hi):
-            E[s, r] = np.float64(line[s + off]) - c
-        for s in range(0, lo):
-            col = xmap[s]
-            E[s, r] = cval - c if col < 0 else np.float64(line[col]) - c
-        for s in range(hi, L):
-            col = xmap[s]
-            E[s, r] = cval - c if col < 0 else np.float64(line[col]) - c
+    if ridx < 0:
+        lo = hi = 0
+    else:
+        _span_suffix(src2d[ridx], lo, hi, off, c, B, var, omit, Sn, Sm)
+    if lo > 0 or hi < L:
+        _edges(src2d, ridx, xmap, lo, hi, cval, eb)
+        z = lo - lo  # a plain int (a literal 0 would compile another specialisation)
+        _span_suffix(eb, z, lo, z, c, B, var, omit, Sn, Sm)
+        _span_suffix(eb, hi, L, z, c, B, var, omit, Sn, Sm)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _lane_sums(lanes1, lanes2, lanesn, w):
-    """Prefix (lanes[1]) and suffix (lanes[2]) sums within segments of length w.
-
-    The squares (quantity 2) are formed on the fly from quantity 1.
-    """
-    E = lanes1[0]
-    P1 = lanes1[1]
-    S1 = lanes1[2]
-    L = E.shape[0]
-    for s0 in range(0, L, w):
-        s1 = min(s0 + w, L)
-        for r in range(LANES):
-            y = E[s0, r]
-            P1[s0, r] = y
-            if lanes2 is not None:
-                lanes2[1, s0, r] = y * y
-            if lanesn is not None:
-                lanesn[1, s0, r] = lanesn[0, s0, r]
-        for s in range(s0 + 1, s1):
-            for r in range(LANES):
-                y = E[s, r]
-                P1[s, r] = P1[s - 1, r] + y
-                if lanes2 is not None:
-                    lanes2[1, s, r] = lanes2[1, s - 1, r] + y * y
-                if lanesn is not None:
-                    lanesn[1, s, r] = lanesn[1, s - 1, r] + lanesn[0, s, r]
-        for r in range(LANES):
-            y = E[s1 - 1, r]
-            S1[s1 - 1, r] = y
-            if lanes2 is not None:
-                lanes2[2, s1 - 1, r] = y * y
-            if lanesn is not None:
-                lanesn[2, s1 - 1, r] = lanesn[0, s1 - 1, r]
-        for s in range(s1 - 2, s0 - 1, -1):
-            for r in range(LANES):
-                y = E[s, r]
-                S1[s, r] = S1[s + 1, r] + y
-                if lanes2 is not None:
-                    lanes2[2, s, r] = lanes2[2, s + 1, r] + y * y
-                if lanesn is not None:
-                    lanesn[2, s, r] = lanesn[2, s + 1, r] + lanesn[0, s, r]
+def _yacc(src2d, ridx, xmap, run, cval, c, eb, B, var, omit, acc, Sm, V):
+    """acc += the quantities of block row ridx (-1: cval); V = Sm + acc."""
+    L = xmap.shape[0]
+    lo, hi, off = run
+    if ridx < 0:
+        lo = hi = 0
+    else:
+        _span_acc(src2d[ridx], lo, hi, off, c, B, var, omit, acc, Sm, V)
+    if lo > 0 or hi < L:
+        _edges(src2d, ridx, xmap, lo, hi, cval, eb)
+        z = lo - lo  # a plain int (a literal 0 would compile another specialisation)
+        _span_acc(eb, z, lo, z, c, B, var, omit, acc, Sm, V)
+        _span_acc(eb, hi, L, z, c, B, var, omit, acc, Sm, V)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _combine(lanes, w, nrows, out):
-    """out[r, j] = window sum starting at j of lane r: S[j] + P[j + w - 1],
-    or the whole segment P[j + w - 1] when j starts one."""
-    P = lanes[1]
-    S = lanes[2]
-    nout = out.shape[1]
-    for r in range(nrows):
-        o = out[r]
-        for j0 in range(0, nout, w):
-            o[j0] = P[j0 + w - 1, r]
-            for j in range(j0 + 1, min(j0 + w, nout)):
-                o[j] = S[j, r] + P[j + w - 1, r]
+def _levels(lev, RL, n, steps):
+    """Fill the level rows of lev (row k: sums of 2**k neighbours, flat index < n).
+    steps[i] = k > 0 builds row k from row k - 1, k < 0 builds row -k from row -k - 2."""
+    nn = U(n)
+    for st in steps:
+        if st > 0:
+            d = U(1 << (st - 1))
+            b0 = U((st - 1) * RL)
+            b1 = U(st * RL)
+            for i in range(nn):
+                lev[b1 + i] = lev[b0 + i] + lev[b0 + i + d]
+        else:
+            k = -st
+            d = U(1 << (k - 2))
+            b0 = U((k - 2) * RL)
+            b1 = U(k * RL)
+            for i in range(nn):
+                lev[b1 + i] = ((lev[b0 + i] + lev[b0 + i + d])
+                               + (lev[b0 + i + U(2) * d] + lev[b0 + i + U(3) * d]))
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _load_segment(src2d, ymap, k, wy, xmap, run, wx, cval, c, rows,
-                  lanes1, H1, lanes2, H2, lanesn, Hn):
-    """Window sums along x of the extended rows of vertical segment k into H[m]."""
-    Ly = ymap.shape[0]
-    t0 = k * wy
-    seglen = min(wy, Ly - t0)
-    for m0 in range(0, seglen, LANES):
-        nrows = min(LANES, seglen - m0)
-        for r in range(LANES):
-            # spare lanes repeat the first row: harmless, never stored
-            rows[r] = ymap[t0 + m0 + (r if r < nrows else 0)]
-        _gather_rows(src2d, rows, xmap, run, cval, c, lanes1[0])
-        if lanesn is not None:
-            E = lanes1[0]
-            En = lanesn[0]
-            for s in range(E.shape[0]):
-                for r in range(LANES):
-                    if E[s, r] != E[s, r]:
-                        E[s, r] = 0.0
-                        En[s, r] = 0.0
-                    else:
-                        En[s, r] = 1.0
-        _lane_sums(lanes1, lanes2, lanesn, wx)
-        _combine(lanes1, wx, nrows, H1[m0:m0 + nrows])
-        if lanes2 is not None:
-            _combine(lanes2, wx, nrows, H2[m0:m0 + nrows])
-        if lanesn is not None:
-            _combine(lanesn, wx, nrows, Hn[m0:m0 + nrows])
+def _presum(lev, groups, n):
+    """For each row (dst, t0, t1, t2, t3) of groups: lev[dst + i] = ((t0 + t1) + t2) + t3
+    at flat index i < n (the first terms of a long tree, summed ahead of _tf_*)."""
+    nn = U(n)
+    for g in range(groups.shape[0]):
+        d = U(groups[g, 0])
+        a = U(groups[g, 1])
+        b = U(groups[g, 2])
+        e = U(groups[g, 3])
+        f = U(groups[g, 4])
+        for i in range(nn):
+            lev[d + i] = ((lev[a + i] + lev[b + i]) + lev[e + i]) + lev[f + i]
+
+
+def _gsum(s, lev, o, i):  # pragma: no cover - replaced by the overload in compiled code
+    """s + lev[o[0] + i] + lev[o[1] + i] + ..., left to right (s None: start with the first)."""
+    t = [lev[k + i] for k in o]
+    r = t[0] if s is None else s + t[0]
+    for v in t[1:]:
+        r = r + v
+    return r
+
+
+@overload(_gsum)
+def _gsum_overload(s, lev, o, i):
+    # written out for each group length: no loop over the terms in compiled code
+    start = isinstance(s, types.NoneType)
+    n = len(o)
+    if start and n == 3:
+        return lambda s, lev, o, i: (lev[U(o[0]) + i] + lev[U(o[1]) + i]) + lev[U(o[2]) + i]
+    if start and n == 4:
+        return lambda s, lev, o, i: ((lev[U(o[0]) + i] + lev[U(o[1]) + i]) + lev[U(o[2]) + i]) + lev[U(o[3]) + i]
+    if not start and n == 3:
+        return lambda s, lev, o, i: ((s + lev[U(o[0]) + i]) + lev[U(o[1]) + i]) + lev[U(o[2]) + i]
+    if not start and n == 4:
+        return lambda s, lev, o, i: (((s + lev[U(o[0]) + i]) + lev[U(o[1]) + i]) + lev[U(o[2]) + i]) + lev[U(o[3]) + i]
+    return None
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _suffix(Hc, Sc, seglen):
-    W = Hc.shape[1]
-    for j in range(W):
-        Sc[seglen - 1, j] = Hc[seglen - 1, j]
-    for m in range(seglen - 2, -1, -1):
-        for j in range(W):
-            Sc[m, j] = Sc[m + 1, j] + Hc[m, j]
+def _tsum(lev, oa, ob, oc, i):
+    """The tree sum, left to right, of the terms lev[o + i] in up to three
+    groups (ob, oc: None when absent)."""
+    s = _gsum(None, lev, oa, i)
+    if ob is not None:
+        s = _gsum(s, lev, ob, i)
+    if oc is not None:
+        s = _gsum(s, lev, oc, i)
+    return s
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _emit_row(Sc1_row, Hx1_row, A1, Sc2_row, Hx2_row, A2, Scn_row, Hxn_row, An,
-              inv_nfull, c, mean_row, var_row):
-    """One output row: window sums = suffix of this segment + prefix of the next
-    (``Hx_row is None``: no prefix, the window is the whole segment)."""
-    for j in range(Sc1_row.shape[0]):
-        s1 = Sc1_row[j]
-        if Hx1_row is not None:
-            A1[j] += Hx1_row[j]
-            s1 += A1[j]
-        s2 = 0.0
-        if Sc2_row is not None:
-            s2 = Sc2_row[j]
-            if Hx2_row is not None:
-                A2[j] += Hx2_row[j]
-                s2 += A2[j]
-        if Scn_row is not None:
-            sn = Scn_row[j]
-            if Hxn_row is not None:
-                An[j] += Hxn_row[j]
-                sn += An[j]
-            inv_n = 1.0 / sn  # inf for an empty window: the stats become NaN below
+def _tf_mean(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row):
+    """Mean only."""
+    nW = U(W)
+    bn = U(B * (2 if var else 1))
+    if not omit:
+        for j in range(nW):
+            s1 = _tsum(lev, oa, ob, oc, j)
+            if mean_row is not None:
+                mean_row[j] = c + s1 * inv_nfull
+    else:
+        for j in range(nW):
+            s1 = _tsum(lev, oa, ob, oc, j)
+            sn = _tsum(lev, oa, ob, oc, bn + j)
+            inv_n = 1.0 / sn
+            m = (np.nan if sn == 0.0 else s1) * inv_n
+            if mean_row is not None:
+                mean_row[j] = c + m
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _tf_var(lev, oa, ob, oc, B, W, omit, inv_nfull, c, mean_row, var_row):
+    """Variance (and mean); var = S2/n - (S1/n)**2 clamped at 0, NaN kept."""
+    nW = U(W)
+    b1 = U(B)
+    bn = U(2 * B)
+    if not omit:
+        for j in range(nW):
+            s1 = _tsum(lev, oa, ob, oc, j)
+            s2 = _tsum(lev, oa, ob, oc, b1 + j)
+            m = s1 * inv_nfull
+            if mean_row is not None:
+                mean_row[j] = c + m
+            v = s2 * inv_nfull - m * m
+            if var_row is not None:
+                var_row[j] = v if v > 0.0 else (0.0 if v <= 0.0 else v)
+    else:
+        for j in range(nW):
+            s1 = _tsum(lev, oa, ob, oc, j)
+            s2 = _tsum(lev, oa, ob, oc, b1 + j)
+            sn = _tsum(lev, oa, ob, oc, bn + j)
+            inv_n = 1.0 / sn
             if sn == 0.0:
                 s1 = np.nan
                 s2 = np.nan
-        else:
-            inv_n = inv_nfull
-        m = s1 * inv_n
-        if mean_row is not None:
-            mean_row[j] = c + m
-        if var_row is not None:
+            m = s1 * inv_n
+            if mean_row is not None:
+                mean_row[j] = c + m
             v = s2 * inv_n - m * m
-            var_row[j] = v if v > 0.0 else (0.0 if v <= 0.0 else v)  # clamp rounding, keep NaN
+            if var_row is not None:
+                var_row[j] = v if v > 0.0 else (0.0 if v <= 0.0 else v)
+
+
+def _tf(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row, var_row):  # pragma: no cover
+    """_tf_mean or _tf_var, chosen at typing time (only the one needed is compiled)."""
+
+
+@overload(_tf)
+def _tf_overload(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row, var_row):
+    if isinstance(var_row, types.NoneType):
+        def impl(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row, var_row):
+            _tf_mean(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row)
+    else:
+        def impl(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row, var_row):
+            _tf_var(lev, oa, ob, oc, B, W, omit, inv_nfull, c, mean_row, var_row)
+    return impl
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _box_stats_2d(src2d, ymap, xmap, run, wy, wx, cval, c, out_mean, out_var, rows,
-                  lanes1, seg1, acc1, lanes2, seg2, acc2, lanesn, segn, accn):
-    H = ymap.shape[0] - wy + 1
-    if H <= 0 or xmap.shape[0] - wx + 1 <= 0:
-        return
+def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var,
+                  lev, RL, steps, groups, o, B, Q, var, omit, S, acc, zero, eb):
+    """Output row i = k*wy + m of each block: the vertical window sums
+    V = S_k[0] for m == 0, else S_k[m] + the sum of the first m rows of
+    segment k + 1 (acc); then the window sums along x and the statistics."""
     Ly = ymap.shape[0]
+    H = Ly - wy + 1
+    W = xmap.shape[0] - wx + 1
+    if H <= 0 or W <= 0:
+        return
+    n = Q * B
     inv_nfull = 1.0 / float(wy * wx)
-    # seg[p] holds the row sums of the segments of parity p, seg[2] suffix sums
-    _load_segment(src2d, ymap, 0, wy, xmap, run, wx, cval, c, rows,
-                  lanes1, seg1[0], lanes2, _take(seg2, 0), lanesn, _take(segn, 0))
-    nseg = (Ly + wy - 1) // wy
-    for k in range(nseg):
-        i0 = k * wy
-        if i0 >= H:
-            break
-        cur = k % 2
-        nxt = 1 - cur
-        # suffix sums of segment k (which is whole, since i0 < H)
-        _suffix(seg1[cur], seg1[2], wy)
-        if seg2 is not None:
-            _suffix(seg2[cur], seg2[2], wy)
-        if segn is not None:
-            _suffix(segn[cur], segn[2], wy)
-        # the window starting on the segment start is the whole segment
-        _emit_row(seg1[2, 0], None, acc1, _take(_take(seg2, 2), 0), None, acc2,
-                  _take(_take(segn, 2), 0), None, accn, inv_nfull, c,
-                  _take(out_mean, i0), _take(out_var, i0))
-        if i0 + 1 >= H:
-            break
-        # the other windows of this segment need prefix sums of segment k + 1
-        _load_segment(src2d, ymap, k + 1, wy, xmap, run, wx, cval, c, rows,
-                      lanes1, seg1[nxt], lanes2, _take(seg2, nxt), lanesn, _take(segn, nxt))
-        acc1[:] = 0.0
-        if acc2 is not None:
-            acc2[:] = 0.0
-        if accn is not None:
-            accn[:] = 0.0
-        for m in range(wy - 1):
-            i = i0 + m + 1
-            if i >= H:
-                break
-            _emit_row(seg1[2, m + 1], seg1[nxt, m], acc1,
-                      _take(_take(seg2, 2), m + 1), _take(_take(seg2, nxt), m), acc2,
-                      _take(_take(segn, 2), m + 1), _take(_take(segn, nxt), m), accn,
-                      inv_nfull, c, _take(out_mean, i), _take(out_var, i))
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var, rows,
-                  lanes1, seg1, acc1, lanes2, seg2, acc2, lanesn, segn, accn):
+    V = lev[:n]
+    # the terms of the x tree in groups of 3 or 4, as tuples (see _tsum):
+    # 3, 4, 4+3, 4+4, 4+4+3 or 4+4+4 of them
+    T = o.shape[0]
+    o3 = (o[0], o[1], o[2])
+    o4 = (o[0], o[1], o[2], o[3])
+    ob3 = (o[4], o[5], o[6]) if T >= 7 else o3
+    ob4 = (o[4], o[5], o[6], o[7]) if T >= 8 else o4
+    oc3 = (o[8], o[9], o[10]) if T >= 11 else o3
+    oc4 = (o[8], o[9], o[10], o[11]) if T >= 12 else o4
     for b in range(src.shape[0]):
-        c = _block_shift(src[b])
-        _box_stats_2d(src[b], ymap, xmap, run, wy, wx, cval, c,
-                      _take(out_mean, b), _take(out_var, b), rows,
-                      lanes1, seg1, acc1, lanes2, seg2, acc2, lanesn, segn, accn)
+        src2d = src[b]
+        c = _block_shift(src2d)
+        mean_b = _take(out_mean, b)
+        var_b = _take(out_var, b)
+        for i in range(H):
+            k = i // wy
+            m = i - k * wy
+            if m == 0:
+                # S[m] = sum of extended rows i + m .. i + wy - 1
+                _ysuffix(src2d, ymap[i + wy - 1], xmap, run, cval, c, eb, B, var, omit, zero, S[wy - 1])
+                for r in range(wy - 2, -1, -1):
+                    _ysuffix(src2d, ymap[i + r], xmap, run, cval, c, eb, B, var, omit, S[r + 1], S[r])
+                V[:] = S[0]
+            else:
+                if m == 1:
+                    acc[:] = 0.0
+                _yacc(src2d, ymap[i + wy - 1], xmap, run, cval, c, eb, B, var, omit, acc, S[m], V)
+            _levels(lev, RL, n, steps)
+            _presum(lev, groups, n)
+            mean_row = _take(mean_b, i)
+            var_row = _take(var_b, i)
+            if T == 3:
+                _tf(lev, o3, None, None, B, W, var, omit, inv_nfull, c, mean_row, var_row)
+            elif T == 4:
+                _tf(lev, o4, None, None, B, W, var, omit, inv_nfull, c, mean_row, var_row)
+            elif T == 7:
+                _tf(lev, o4, ob3, None, B, W, var, omit, inv_nfull, c, mean_row, var_row)
+            elif T == 8:
+                _tf(lev, o4, ob4, None, B, W, var, omit, inv_nfull, c, mean_row, var_row)
+            elif T == 11:
+                _tf(lev, o4, ob4, oc3, B, W, var, omit, inv_nfull, c, mean_row, var_row)
+            else:
+                _tf(lev, o4, ob4, oc4, B, W, var, omit, inv_nfull, c, mean_row, var_row)
 
 
 def _contiguous_run(xmap: np.ndarray) -> tuple[int, int, int]:
@@ -302,7 +453,6 @@ def _contiguous_run(xmap: np.ndarray) -> tuple[int, int, int]:
         return (0, 0, 0)
     step = np.diff(xmap) == 1
     step &= xmap[:-1] >= 0
-    # longest run of True in step
     best = (0, 1 if xmap[0] >= 0 else 0)
     start = 0
     for k in range(step.size + 1):
@@ -314,6 +464,82 @@ def _contiguous_run(xmap: np.ndarray) -> tuple[int, int, int]:
     if hi <= lo or xmap[lo] < 0:
         return (0, 0, 0)
     return (lo, hi, int(xmap[lo] - lo))
+
+
+def _plan(w: int, L: int) -> tuple[list[int], int]:
+    """Level rows to build for a tree of top level L: a row needed only as the
+    step to the next one is skipped (two levels in one pass). Returns the steps
+    and their cost."""
+    need = [k == L or (w >> k) & 1 for k in range(L + 1)]
+    steps, cost, k = [], 0, 1
+    while k <= L:
+        if not need[k] and k < L:
+            steps.append(-(k + 1))
+            cost += _COST_DOUBLE
+            k += 2
+        else:
+            steps.append(k)
+            cost += _COST_LEVEL
+            k += 1
+    return steps, cost
+
+
+# relative costs (measured on 1024-wide rows) of a pass building one level
+# row, of a pass building two levels at once, of a pass summing 4 terms ahead,
+# and of one term of the final pass (which always has 4, 8 or 12 terms)
+_COST_LEVEL, _COST_DOUBLE, _COST_GROUP, _COST_TERM = 4, 5, 6, 1
+
+
+def _layout(T: int) -> tuple[int, int]:
+    """Number of presum groups and of final terms for a tree of T terms."""
+    for size in (3, 4, 7, 8, 11, 12):
+        if T <= size:
+            return 0, size
+    return 1 + -(-max(0, T - 15) // 3), 12
+
+
+def _tree(w: int, RL: int, L: int | None = None):
+    """The fixed summation tree of a window of odd length w.
+
+    Row k of the flat scratch (rows of length RL) holds the sums of 2**k
+    neighbours (row 0: the values). The window starting at j is the sum,
+    left to right, of the level-L blocks at j, j + 2**L, ... (w >> L of them),
+    then of one block of each lower set bit of w, from high to low, at its
+    offset. The final pass (_tf_*) adds 4, 8 or 12 terms (padded with a zero
+    row: ``x + 0.0 == x``); the leading terms of longer trees are summed ahead
+    in groups of 4 (_presum) into two alternating rows. L minimises the cost.
+
+    Returns the number of scratch rows, the level-building steps, the presum
+    groups (dst, t0, t1, t2, t3) and the final terms, all as offsets."""
+    if L is None:
+        best = None
+        for k in range(w.bit_length()):
+            T = (w >> k) + bin(w & ((1 << k) - 1)).count("1")
+            ngroups, nfinal = _layout(T)
+            cost = _plan(w, k)[1] + _COST_GROUP * ngroups + _COST_TERM * nfinal
+            if best is None or cost < best[0]:
+                best = (cost, k)
+        L = best[1]
+    terms = [L * RL + (i << L) for i in range(w >> L)]
+    for k in range(L - 1, -1, -1):
+        if (w >> k) & 1:
+            terms.append(k * RL + ((w >> (k + 1)) << (k + 1)))
+    zero = (L + 1) * RL
+    tmp = [(L + 2) * RL, (L + 3) * RL]
+    groups = []
+    if len(terms) > 12:
+        pre, terms = terms[:-11], terms[-11:]
+        first, rest = pre[:4], pre[4:]
+        groups.append([tmp[0]] + first + [zero] * (4 - len(first)))
+        while rest:
+            part, rest = rest[:3], rest[3:]
+            src = groups[-1][0]
+            groups.append([tmp[len(groups) % 2], src] + part + [zero] * (3 - len(part)))
+        terms = [groups[-1][0]] + terms
+    nfinal = _layout(len(terms))[1]
+    offs = np.array(terms + [zero] * (nfinal - len(terms)), dtype=np.int64)
+    return (L + 4, np.array(_plan(w, L)[0], dtype=np.int64),
+            np.array(groups, dtype=np.int64).reshape(-1, 5), offs)
 
 
 def box_stats(
@@ -359,16 +585,17 @@ def box_stats(
     k_spread = index.get("std", index.get("variance"))
     out_var = out[k_spread] if want_var else None
     Lx = xmap.shape[0]
-
-    def workspace(wanted):
-        if not wanted:
-            return None, None, None
-        return np.zeros((3, Lx, LANES)), np.zeros((3, wy, W)), np.zeros(W)
-
+    # flat rows: Q blocks of B columns (y, y**2, counts), then room for the
+    # largest term offset; scratch zero-filled so unused columns stay finite
+    Q = 1 + int(want_var) + int(bool(omit))
+    B = (Lx + 3) // 4 * 4
+    n = Q * B
+    RL = n + (wx + 3) // 4 * 4
+    K, steps, groups, offs = _tree(int(wx), RL)
     _box_stats_3d(
         src, ymap, xmap, _contiguous_run(xmap), wy, wx, float(cval), out_mean, out_var,
-        np.zeros(LANES, dtype=np.int64),
-        *workspace(True), *workspace(want_var), *workspace(omit),
+        np.zeros(K * RL), RL, steps, groups, offs, B, Q, bool(want_var), bool(omit),
+        np.zeros((wy, n)), np.zeros(n), np.zeros(n), np.zeros(Lx),
     )
     if want_std:
         np.sqrt(out_var, out=out_var)
