@@ -15,14 +15,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import dask
-import dask.local
 import dask.multiprocessing
-import dask.threaded
 from dask.base import collections_to_expr
 from dask.callbacks import Callback
 from dask.optimization import cull
 
 from ..errors import ClusterError, InvalidParameterError
+from .local import run_in_order
 
 __all__ = ["SchedulerSpec", "parse_scheduler", "open_executor", "Executor", "build_graph"]
 
@@ -122,6 +121,11 @@ class _LocalExecutor(Executor):
         self.workers = workers
 
     def run(self, dsk, keys, on_done):
+        if self.kind != "processes":
+            # our own scan-order scheduler: see tiledproc.engine.local
+            workers = 1 if self.kind == "synchronous" else (self.workers or os.cpu_count() or 1)
+            run_in_order(dsk, list(keys), on_done, workers)
+            return
         index = {k: i for i, k in enumerate(keys)}
 
         def posttask(key, result, dsk, state, worker_id):
@@ -129,13 +133,9 @@ class _LocalExecutor(Executor):
             if i is not None:
                 on_done(i)
 
-        get = {"threads": dask.threaded.get, "processes": dask.multiprocessing.get,
-               "synchronous": dask.local.get_sync}[self.kind]
-        kwargs = {}
-        if self.workers and self.kind != "synchronous":
-            kwargs["num_workers"] = self.workers
+        kwargs = {"num_workers": self.workers} if self.workers else {}
         with Callback(posttask=posttask):
-            get(dsk, list(keys), **kwargs)
+            dask.multiprocessing.get(dsk, list(keys), **kwargs)
 
 
 class _DistributedExecutor(Executor):

@@ -27,6 +27,7 @@ import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 
 from ..kernels._boundary import axis_map
 
@@ -82,6 +83,93 @@ def plan_axis(chunks: Sequence[int], radius: int) -> tuple[tuple[int, ...], int]
     if len(merged) == 1:
         return merged, 0
     return merged, radius
+
+
+HALO_PIECE = "halo-piece"
+
+
+def _copy_piece(chunk: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
+    """The edge of a chunk a neighbour needs, copied so the chunk itself can be freed."""
+    return np.array(chunk[..., ys, xs])
+
+
+def _assemble(rows: list) -> np.ndarray:
+    """A block with its halo, from a grid (list of rows) of pieces."""
+    lead = rows[0][0].shape[:-2]
+    h = sum(row[0].shape[-2] for row in rows)
+    w = sum(p.shape[-1] for p in rows[0])
+    out = np.empty(lead + (h, w), dtype=rows[0][0].dtype)
+    y = 0
+    for row in rows:
+        x = 0
+        for p in row:
+            out[..., y:y + p.shape[-2], x:x + p.shape[-1]] = p
+            x += p.shape[-1]
+        y += row[0].shape[-2]
+    return out
+
+
+def halo_exchange(a: da.Array, dy: int, dx: int, periodic: bool) -> da.Array:
+    """Each block of ``a`` extended by ``dy`` rows and ``dx`` columns from its neighbours.
+
+    Like ``dask.array.overlap.overlap`` with ``boundary="none"`` (no halo
+    beyond the image edge) or ``"periodic"``, but the halos are separate
+    small copies (tasks named ``halo-piece-...``) rather than views of the
+    neighbouring chunks: once the pieces are cut, a chunk is held only until
+    its own block is computed. Every chunk must be at least ``dy`` x ``dx``.
+    """
+    token = tokenize(a.name, dy, dx, periodic)
+    ext_name, piece_name = f"halo-ext-{token}", f"{HALO_PIECE}-{token}"
+    ny, nx = a.numblocks[-2:]
+    dsk = {}
+
+    def neighbour(n, i, d, depth):
+        if d and not depth:
+            return None
+        k = i + d
+        if periodic:
+            return k % n
+        return k if 0 <= k < n else None
+
+    def edge(side, depth):  # -1: the first rows/columns, +1: the last, 0: all
+        return slice(None) if side == 0 else (slice(-depth, None) if side > 0 else slice(0, depth))
+
+    for lead in np.ndindex(*a.numblocks[:-2]):
+        for i in range(ny):
+            for j in range(nx):
+                rows = []
+                for di in (-1, 0, 1):
+                    ni = neighbour(ny, i, di, dy)
+                    if ni is None:
+                        continue
+                    row = []
+                    for dj in (-1, 0, 1):
+                        nj = neighbour(nx, j, dj, dx)
+                        if nj is None:
+                            continue
+                        src = (a.name, *lead, ni, nj)
+                        if di == 0 and dj == 0:
+                            row.append(src)
+                            continue
+                        # the side of the neighbour that faces this block
+                        key = (piece_name, *lead, ni, nj, -di, -dj)
+                        if key not in dsk:
+                            dsk[key] = (_copy_piece, src, edge(-di, dy), edge(-dj, dx))
+                        row.append(key)
+                    rows.append(row)
+                dsk[(ext_name, *lead, i, j)] = (_assemble, rows)
+
+    def grown(chunks, n, depth):
+        out = []
+        for i, c in enumerate(chunks):
+            before = depth if (periodic or i > 0) else 0
+            after = depth if (periodic or i < n - 1) else 0
+            out.append(c + before + after if n > 1 else c)
+        return tuple(out)
+
+    chunks = a.chunks[:-2] + (grown(a.chunks[-2], ny, dy), grown(a.chunks[-1], nx, dx))
+    graph = HighLevelGraph.from_collections(ext_name, dsk, dependencies=[a])
+    return da.Array(graph, ext_name, chunks, meta=a._meta)
 
 
 def _overlap_block(
@@ -159,17 +247,8 @@ def apply_overlap(
     if (ychunks, xchunks) != a.chunks[-2:]:
         a = a.rechunk(a.chunks[:-2] + (ychunks, xchunks))
     periodic = mode == "wrap"
-    boundary = "periodic" if periodic else "none"
     nd = a.ndim
-    depth = {nd - 2: dy, nd - 1: dx}
-    if dy or dx:
-        extended = da.overlap.overlap(
-            a,
-            depth={ax: depth.get(ax, 0) for ax in range(nd)},
-            boundary={ax: (boundary if depth.get(ax, 0) else "none") for ax in range(nd)},
-        )
-    else:
-        extended = a
+    extended = halo_exchange(a, dy, dx, periodic) if (dy or dx) else a
     starts = tuple(tuple(accumulate((0,) + c[:-1])) for c in (ychunks, xchunks))
     func = functools.partial(
         _overlap_block,

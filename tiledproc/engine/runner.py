@@ -30,6 +30,11 @@ class WriteReport:
     dashboard: str | None = None
 
 
+def _scan_position(out: PreparedOutput, index) -> tuple:
+    """Where a chunk starts, as (band, y, x) pixel offsets: raster-scan order across outputs."""
+    return tuple(i * c for i, c in zip(index, out.spec.chunks))
+
+
 def _check_all(specs: Sequence[OutputSpec], overwrite: bool, resume: bool, inputs) -> None:
     """Every refusal before any store is touched."""
     seen = {}
@@ -72,6 +77,7 @@ def write_outputs(
     _check_all(specs, overwrite, resume, inputs)
     prepared = [prepare_output(s, overwrite=overwrite, resume=resume, inputs=inputs) for s in specs]
     writers, tasks = write_tasks(prepared)
+    tasks.sort(key=lambda t: _scan_position(prepared[t[1]], t[2]) + (t[1],))
     skipped = sum(len(p.done) for p in prepared)
     chunk_bytes = []
     for _, k, index in tasks:
