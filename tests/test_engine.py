@@ -30,15 +30,17 @@ def test_plan_axis_merges_small_chunks_and_drops_needless_halos():
 
 
 def test_boundary_maps_follow_scipy_for_any_extension():
-    q = np.arange(-9, 13)
-    assert mode_index(q, 4, "reflect").tolist()[:9] == [2, 1, 0, 0, 1, 2, 3, 3, 2]
-    assert mode_index(q, 4, "mirror").tolist()[6:12] == [3, 2, 1, 0, 1, 2]
-    assert mode_index(q, 4, "wrap").tolist()[:4] == [3, 0, 1, 2]
-    assert mode_index(q, 4, "nearest").tolist()[0] == 0 and mode_index(q, 4, "constant")[0] == -1
+    q = np.arange(-4, 8)  # one image length on each side of a 4-pixel line
+    assert mode_index(q, 4, "reflect").tolist() == [3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0]
+    assert mode_index(q, 4, "mirror").tolist() == [2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1]
+    assert mode_index(q, 4, "wrap").tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]
+    assert mode_index(q, 4, "nearest").tolist() == [0] * 5 + [1, 2] + [3] * 5
+    assert mode_index(q, 4, "constant").tolist() == [-1] * 4 + [0, 1, 2, 3] + [-1] * 4
     assert mode_index(np.array([-3, 5]), 1, "mirror").tolist() == [0, 0]
+    assert mode_index(np.array([-9, 17]), 4, "reflect").tolist() == [0, 1]  # repeated reflection
     # a block with its halo maps to itself; beyond the image the mode applies
     assert axis_map(7, 10, 3, 3, 4, 16, 100, "reflect").tolist() == list(range(16))
-    assert axis_map(0, 4, 2, 2, 0, 6, 4, "reflect").tolist() == [1, 0, 0, 1, 2, 3, 3, 2]
+    assert axis_map(0, 4, 2, 2, 0, 4, 4, "reflect").tolist() == [1, 0, 0, 1, 2, 3, 3, 2]
     assert contiguous_run(np.array([1, 0, 0, 1, 2, 3, 3, 2])) == (2, 6, -2)
 
 
