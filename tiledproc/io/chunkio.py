@@ -27,7 +27,7 @@ from pathlib import Path
 import numcodecs
 import numpy as np
 
-__all__ = ["ChunkLayout", "layout_of", "write_chunk", "read_region"]
+__all__ = ["ChunkLayout", "layout_of", "write_chunk", "read_region", "remove_temporaries"]
 
 _SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 
@@ -179,6 +179,24 @@ def write_chunk(layout: ChunkLayout, index: tuple[int, ...], block: np.ndarray) 
         f.write(payload)
     os.replace(tmp, path)
     return len(payload)
+
+
+def remove_temporaries(root) -> int:
+    """Delete chunk files left half-written under ``root/c`` by a writer that died.
+
+    Only the driver calls this, when no task of the run can still be writing:
+    once every chunk is recorded, or before a resumed run starts.
+    """
+    removed = 0
+    base = Path(root) / "c"
+    if base.is_dir():
+        for f in base.rglob("*.tmp-*"):
+            try:
+                f.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def _read_chunk(layout: ChunkLayout, index: tuple[int, ...]) -> np.ndarray | None:

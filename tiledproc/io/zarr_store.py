@@ -40,7 +40,7 @@ from ..errors import (
     ResumeMismatchError,
     StoreNotFoundError,
 )
-from .chunkio import ChunkLayout, ChunkReader, layout_of, write_chunk
+from .chunkio import ChunkLayout, ChunkReader, layout_of, remove_temporaries, write_chunk
 from .codecs import DEFAULT_CODEC, compressors_for
 from .metadata import dimension_names, json_safe, ome_multiscales
 
@@ -402,6 +402,9 @@ class PreparedOutput:
             os.remove(self.path / LEVEL0 / DONE_LOG)
         except FileNotFoundError:
             pass
+        # a worker killed mid-write leaves its temporary file behind; every chunk is
+        # in place now, so anything temporary is debris
+        remove_temporaries(self.path / LEVEL0)
         self.complete = True
 
     def close(self) -> None:
@@ -474,6 +477,7 @@ def prepare_output(
         complete = bool(meta.get("complete"))
         grid = tuple(len(c) for c in spec.array.chunks)
         done = set(np.ndindex(*grid)) if complete else _read_done(path, grid)
+        remove_temporaries(path / LEVEL0)
         return PreparedOutput(spec, zarray, done, complete)
     if path.exists() or path.is_symlink():
         if not overwrite:
