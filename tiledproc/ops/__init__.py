@@ -2,6 +2,8 @@
 
 from .derivatives import gradient, gradient_and_hessian, gradient_magnitude, hessian
 from .gabor import gabor, gabor_bank, gabor_kernel, gabor_magnitude, gabor_texture
+from .labels import label_means, recolor_by_label
+from .palette import apply_palette, median_cut_palette, palette_indices
 from .window import window_mean, window_stats, window_std, window_variance
 
 __all__ = [
@@ -18,4 +20,9 @@ __all__ = [
     "gradient_magnitude",
     "hessian",
     "gradient_and_hessian",
+    "label_means",
+    "recolor_by_label",
+    "palette_indices",
+    "apply_palette",
+    "median_cut_palette",
 ]

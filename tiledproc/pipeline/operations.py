@@ -191,3 +191,8 @@ register(Operation(
                                ops.gradient_and_hessian(inputs["input"], _spacing(p)))),
     halo=lambda p: (2, 2),
 ))
+
+
+# ------------------------------------------------------------------ colour
+
+from . import ops_color  # noqa: E402,F401  (recolor_by_label, quantize)

@@ -1,0 +1,381 @@
+"""Per-label mean colours: ``label_means`` and ``recolor_by_label``.
+
+One pass over the data, O(N): each block's labels are turned into slots (an
+offset when the block's labels are dense, a hash table otherwise) and the
+block's pixels are summed per slot in float64; the per-block tables
+``(label, sums, count)`` are merged by a tree reduction. Memory is O(K) for K
+labels, whatever the number of pixels. Labels may be any integers (negative,
+sparse, 64-bit ids) and may be chunked differently from the image.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask._task_spec import convert_legacy_graph
+from dask.highlevelgraph import HighLevelGraph
+
+from .._dtypes import check_real_dtype, float_type
+from .._validate import parse_int
+from ..engine.overlap import is_dask
+from ..errors import InvalidParameterError, InvalidTypeError
+from ..kernels.labels import block_table, gather_rows, label_dtype, lookup_rows, merge_tables
+
+__all__ = ["label_means", "recolor_by_label"]
+
+#: tables merged per task of the tree reduction
+SPLIT_EVERY = 8
+#: pixels per piece when a numpy image is split over threads
+PIECE = 1 << 20
+
+
+# ----------------------------------------------------------------- shared by the colour operations
+
+
+def as_array(a, name: str):
+    """``a`` as a numpy or dask array (lists become numpy); anything else is a type error."""
+    if is_dask(a) or isinstance(a, np.ndarray):
+        return a
+    if isinstance(a, (list, tuple)) or hasattr(a, "__array__"):
+        return np.asarray(a)
+    raise InvalidTypeError(f"Expected {name} to be a numpy or dask array, got {type(a).__name__} instead.")
+
+
+def parse_channel_axis(channel_axis, ndim: int, name: str = "image") -> int:
+    """The channel axis as a non-negative axis number of an ``ndim``-dimensional image."""
+    axis = parse_int(channel_axis, "channel_axis")
+    if not -ndim <= axis < ndim:
+        raise InvalidParameterError(
+            f"Expected channel_axis to be an axis of {name} ({-ndim} to {ndim - 1} for a "
+            f"{ndim}-D {name}), got {channel_axis!r} instead."
+        )
+    return axis % ndim
+
+
+def parse_colour_image(image, channel_axis, name: str = "image"):
+    """Validate a colour image: returns ``(image, axis)``."""
+    image = as_array(image, name)
+    if image.ndim < 2:
+        raise InvalidParameterError(
+            f"Expected {name} to have a channel axis and at least one spatial axis, "
+            f"got shape {tuple(image.shape)} instead."
+        )
+    check_real_dtype(image.dtype, name)
+    return image, parse_channel_axis(channel_axis, image.ndim, name)
+
+
+def kernel_pixels(dtype) -> np.dtype:
+    """The dtype the compiled kernels read pixels in (few dtypes: few compiled versions)."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.uint8, np.uint16, np.float32, np.float64):
+        return dtype
+    if dtype == np.bool_:
+        return np.dtype(np.uint8)
+    if dtype.kind in "iu" and dtype.itemsize <= 2 or dtype == np.float16:
+        return np.dtype(np.float32)  # exact
+    return np.dtype(np.float64)  # as the float64 reference converts them
+
+
+def pixels_2d(block: np.ndarray, axis: int) -> tuple[np.ndarray, bool]:
+    """``(pixels, channel_first)``: a (C, n) view when the channels are the first axis, else (n, C)."""
+    block = block.astype(kernel_pixels(block.dtype), copy=False)
+    C = block.shape[axis]
+    if axis == 0:
+        return block.reshape(C, -1), True
+    return np.moveaxis(block, axis, -1).reshape(-1, C), False
+
+
+def spatial_chunks(image: da.Array, axis: int) -> tuple:
+    return tuple(c for k, c in enumerate(image.chunks) if k != axis)
+
+
+def whole_channels(image: da.Array, axis: int) -> da.Array:
+    """Every block holds all the channels (colour kernels work pixel by pixel)."""
+    if len(image.chunks[axis]) > 1:
+        image = image.rechunk({axis: -1})
+    return image
+
+
+def reread(x: da.Array, seed: str) -> da.Array:
+    """The same array computed by its own copy of the graph (every key renamed).
+
+    A reduction that reads this copy and a map that reads ``x`` do not share
+    tasks, so no input chunk is kept in memory between the two passes: the data
+    is read twice instead. (``dask.graph_manipulation.clone`` does the same but
+    loses dependencies inside rechunked graphs in this dask version.)
+    """
+    dsk = convert_legacy_graph(dict(x.__dask_graph__()))
+    tag = tokenize(seed)[:12]
+
+    def rename(k):
+        return (f"{k[0]}-{tag}",) + tuple(k[1:]) if isinstance(k, tuple) else f"{k}-{tag}"
+
+    subs = {k: rename(k) for k in dsk}
+    graph = {subs[k]: node.substitute(subs, key=subs[k]) for k, node in dsk.items()}
+    name = rename(x.name)
+    return da.Array(HighLevelGraph.from_collections(name, graph, dependencies=()), name, x.chunks,
+                    meta=x._meta)
+
+
+def pieces(n: int, size: int = PIECE) -> list[slice]:
+    k = max(1, min(-(-n // size), 4 * (os.cpu_count() or 1)))
+    bounds = np.linspace(0, n, k + 1).astype(np.int64)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def thread_map(func, items):
+    items = list(items)
+    if len(items) <= 1:
+        return [func(i) for i in items]
+    with ThreadPoolExecutor(min(len(items), os.cpu_count() or 1)) as pool:
+        return list(pool.map(func, items))
+
+
+# ----------------------------------------------------------------- validation
+
+
+def _parse(image, labels, channel_axis):
+    image, axis = parse_colour_image(image, channel_axis)
+    labels = as_array(labels, "labels")
+    ldtype = np.dtype(labels.dtype)
+    if ldtype.kind not in "iu":
+        hint = " (a mask: use labels.astype(np.uint8))" if ldtype == np.bool_ else ""
+        raise InvalidTypeError(f"Expected labels to have an integer dtype, got {ldtype} instead{hint}.")
+    expected = tuple(s for k, s in enumerate(image.shape) if k != axis)
+    if tuple(labels.shape) != expected:
+        raise InvalidParameterError(
+            f"Expected labels to have the image's shape without its channel axis, {expected}, "
+            f"got {tuple(labels.shape)} instead (image shape {tuple(image.shape)}, "
+            f"channel_axis={channel_axis})."
+        )
+    return image, labels, axis
+
+
+def _labels_1d(labels: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(labels.reshape(-1), dtype=label_dtype(labels.dtype))
+
+
+# ----------------------------------------------------------------- tables
+
+
+def _block_table(image_block, label_block, *, axis):
+    pix, cf = pixels_2d(image_block, axis)
+    return block_table(_labels_1d(label_block), pix, cf)
+
+
+def _finish(table, ldtype):
+    keys, sums, counts = table
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts[:, None]
+    return keys.astype(ldtype), means
+
+
+def _numpy_table(image, labels, axis):
+    pix, cf = pixels_2d(image, axis)
+    lab = _labels_1d(labels)
+    parts = thread_map(
+        lambda s: block_table(lab[s], pix[:, s] if cf else pix[s], cf), pieces(lab.shape[0]))
+    return merge_tables(parts)
+
+
+def _aligned(image, labels, axis):
+    """Both as dask arrays, every image block holding all the channels, labels chunked like
+    the image's spatial axes (so block i of one meets block i of the other)."""
+    if not is_dask(image):
+        chunks = list(labels.chunks)
+        chunks.insert(axis, (image.shape[axis],))
+        image = da.from_array(image, chunks=tuple(chunks), name="numpy-" + tokenize(image))
+    image = whole_channels(image, axis)
+    target = spatial_chunks(image, axis)
+    if not is_dask(labels):
+        labels = da.from_array(labels, chunks=target, name="numpy-" + tokenize(labels))
+    elif labels.chunks != target:
+        labels = labels.rechunk(target)
+    return image, labels
+
+
+def _table_delayed(image: da.Array, labels: da.Array, axis: int, token: str):
+    """The merged (keys, sums, counts) table as one Delayed, by a tree reduction.
+
+    The reduction reads its own copy of the input (a clone of its graph), so that
+    an operation mapping the table onto the same input reads it a second time
+    instead of holding every chunk in memory until the table is complete.
+    """
+    image_r = reread(image, "table-" + token)
+    labels_r = reread(labels, "table-" + token)
+    imgs = image_r.to_delayed().ravel()
+    labs = labels_r.to_delayed().ravel()
+    func = functools.partial(_block_table, axis=axis)
+    parts = [dask.delayed(func, pure=True, name=f"label-table-block-{token}-{i}")(a, b)
+             for i, (a, b) in enumerate(zip(imgs, labs))]
+    level = 0
+    while len(parts) > 1:
+        parts = [dask.delayed(merge_tables, pure=True, name=f"label-table-merge-{token}-{level}-{i}")(
+            parts[j:j + SPLIT_EVERY]) for i, j in enumerate(range(0, len(parts), SPLIT_EVERY))]
+        level += 1
+    if not parts:  # an image without pixels
+        C = image.shape[axis]
+        from ..kernels.labels import empty_table, key_dtype
+
+        return dask.delayed(empty_table(C, key_dtype(label_dtype(labels.dtype))))
+    return parts[0]
+
+
+# ----------------------------------------------------------------- public
+
+
+def label_means(image, labels, *, channel_axis=-1):
+    """Mean colour of every label: ``(values, means)``.
+
+    Equal to ``np.unique(labels)`` and, for each label, ``image[labels == v].mean(axis=0)``
+    in float64 (the channel axis last), computed in one O(N) pass.
+
+    Parameters
+    ----------
+    image : (..., C, ...) ndarray or dask array
+        Any boolean, integer or real floating dtype; ``C`` channels along
+        ``channel_axis``.
+    labels : ndarray or dask array of integers
+        ``image``'s shape without the channel axis. Any integers: negative,
+        sparse, ids up to 2**64 - 1; how many there are need not be known. A
+        dask array may be chunked differently from the image.
+    channel_axis : int
+        The image's channel axis (default -1, as scikit-image; stored rasters
+        are ``(band, y, x)``: pass 0).
+
+    Returns
+    -------
+    values : (K,) ndarray
+        The distinct label values, sorted, in ``labels``' dtype.
+    means : (K, C) float64 ndarray
+        ``means[i]`` is the mean colour of the pixels labelled ``values[i]``.
+        A NaN pixel makes its label's mean NaN, as ``np.mean`` does.
+
+    Notes
+    -----
+    With dask input the table is computed here (it is small: O(K)) from one
+    read of the data: per-block sums merged by a tree reduction; memory does
+    not depend on the number of pixels. A numpy image is split over the local
+    cores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import label_means
+    >>> image = np.array([[[0, 0, 0], [2, 4, 6]], [[10, 10, 10], [4, 8, 12]]], dtype=np.uint8)
+    >>> values, means = label_means(image, np.array([[7, -1], [7, -1]]))
+    >>> values.tolist(), means.tolist()
+    ([-1, 7], [[3.0, 6.0, 9.0], [5.0, 5.0, 5.0]])
+    """
+    image, labels, axis = _parse(image, labels, channel_axis)
+    ldtype = np.dtype(labels.dtype)
+    if not is_dask(image) and not is_dask(labels):
+        return _finish(_numpy_table(image, labels, axis), ldtype)
+    image, labels = _aligned(image, labels, axis)
+    token = tokenize(image.name, labels.name, axis)
+    (table,) = dask.compute(_table_delayed(image, labels, axis, token))
+    return _finish(table, ldtype)
+
+
+def _recolor_block(image_block, label_block, table, *, axis, out_dtype, background):
+    keys, sums, counts = table
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts[:, None]
+    return _recolor(image_block, label_block, keys, means, axis, out_dtype, background)
+
+
+def _recolor(image, labels, keys, means, axis, out_dtype, background, threads=False):
+    lab = _labels_1d(labels)
+    C = image.shape[axis]
+    cf = axis == 0
+    out = np.empty((C, lab.shape[0]) if cf else (lab.shape[0], C), dtype=out_dtype)
+
+    def run(s):
+        rows = lookup_rows(lab[s], keys)
+        gather_rows(rows, means, out[:, s] if cf else out[s], cf)
+
+    if threads:
+        thread_map(run, pieces(lab.shape[0]))
+    else:
+        run(slice(None))
+    if cf:
+        out = out.reshape(image.shape)
+    else:
+        shape = tuple(s for k, s in enumerate(image.shape) if k != axis) + (C,)
+        out = np.moveaxis(out.reshape(shape), -1, axis)
+    if background is not None:
+        mask = np.expand_dims(labels == background, axis)
+        np.copyto(out, image, where=mask, casting="unsafe")
+    return out if out.flags.c_contiguous else np.ascontiguousarray(out)
+
+
+def recolor_by_label(image, labels, *, channel_axis=-1, background=None):
+    """Replace every pixel by the mean colour of its label.
+
+    Equal to ``means[np.searchsorted(values, labels)]`` with ``values, means =
+    label_means(image, labels)`` (channel axis kept in place), cast to the
+    result dtype.
+
+    Parameters
+    ----------
+    image : (..., C, ...) ndarray or dask array
+        Any boolean, integer or real floating dtype.
+    labels : ndarray or dask array of integers
+        ``image``'s shape without the channel axis; any integer values. A
+        dask array may be chunked differently from the image.
+    channel_axis : int
+        The image's channel axis (default -1; stored rasters: 0).
+    background : int, optional
+        Pixels with this label are left as they are (converted to the result
+        dtype) instead of taking their label's mean.
+
+    Returns
+    -------
+    recolored : ndarray or dask array
+        ``image``'s shape and layout, dtype ``np.result_type(image.dtype,
+        np.float32)`` (float32 for 8/16-bit and float32 images, float64 for
+        32/64-bit integers and float64); never the integer input dtype.
+
+    Notes
+    -----
+    numpy in gives numpy out. Dask in gives a lazy dask array chunked like the
+    image (all channels in each chunk); nothing is computed when it is built.
+    The means table stays in the graph: computing the result reads the data
+    twice, once for the table (a tree reduction over a clone of the input's
+    graph, so no chunk is held in memory waiting for the table) and once to map
+    every pixel to its mean. Memory is O(chunk + K).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import recolor_by_label
+    >>> image = np.array([[[0, 0, 0], [2, 4, 6]], [[10, 10, 10], [4, 8, 12]]], dtype=np.uint8)
+    >>> recolor_by_label(image, np.array([[7, -1], [7, -1]]))[:, 0].tolist()
+    [[5.0, 5.0, 5.0], [5.0, 5.0, 5.0]]
+    """
+    image, labels, axis = _parse(image, labels, channel_axis)
+    if background is not None:
+        background = parse_int(background, "background")
+    out_dtype = float_type(image.dtype)
+    if not is_dask(image) and not is_dask(labels):
+        keys, sums, counts = _numpy_table(image, labels, axis)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / counts[:, None]
+        return _recolor(image, labels, keys, means, axis, out_dtype, background, threads=True)
+    image, labels = _aligned(image, labels, axis)
+    token = tokenize(image.name, labels.name, axis)
+    table = _table_delayed(image, labels, axis, token)
+    ind = tuple(range(image.ndim))
+    lind = tuple(k for k in ind if k != axis)
+    func = functools.partial(_recolor_block, axis=axis, out_dtype=out_dtype, background=background)
+    return da.blockwise(
+        func, ind, image, ind, labels, lind, table, None,
+        dtype=out_dtype, name="recolor-by-label-" + tokenize(token, background),
+        meta=np.empty((0,) * image.ndim, dtype=out_dtype),
+    )

@@ -1,0 +1,422 @@
+"""Palettes: the exact nearest colour of every pixel, and median-cut palettes.
+
+``palette_indices`` is exactly ``np.argmin`` of the float64 squared distances
+(ties to the lowest index), computed without forming the (pixels x colours)
+distance matrix: tiles of pixels are compared with the few colours that can be
+nearest to them (see :mod:`tiledproc.kernels.palette`). ``median_cut_palette``
+cuts a deterministic sample of the image (every pixel for images up to
+``sample_size`` pixels) and can refine the palette by Lloyd iterations over
+all the chunks.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+
+from .._dtypes import float_type
+from .._validate import parse_int
+from ..engine.overlap import is_dask
+from ..errors import InvalidParameterError, InvalidTypeError
+from ..kernels.palette import (
+    cluster_sums,
+    lloyd_update,
+    median_cut,
+    merge_samples,
+    nearest_block,
+    prepare_palette,
+    sample_block,
+    sample_threshold,
+)
+from .labels import (
+    as_array,
+    kernel_pixels,
+    parse_colour_image,
+    pieces,
+    reread,
+    thread_map,
+    whole_channels,
+)
+
+__all__ = ["palette_indices", "apply_palette", "median_cut_palette"]
+
+#: pixels sampled for the cut by default (every pixel of smaller images)
+SAMPLE_SIZE = 1 << 20
+#: tables merged per task of the tree reductions
+SPLIT_EVERY = 8
+
+
+# ----------------------------------------------------------------- validation
+
+
+def index_dtype(n_colors: int) -> np.dtype:
+    """The smallest unsigned integer dtype that holds every index of ``n_colors`` colours."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if n_colors - 1 <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.uint64)
+
+
+def _check_finite(palette: np.ndarray) -> None:
+    bad = ~np.isfinite(palette)
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise InvalidParameterError(
+            f"Expected palette to hold finite values, got {float(palette[row][bad[row]][0])!r} in colour "
+            f"{row} instead."
+        )
+
+
+def parse_palette(palette, channels: int):
+    """A palette of ``channels``-channel colours: numpy (checked now) or dask (checked when computed)."""
+    palette = as_array(palette, "palette")
+    dtype = np.dtype(palette.dtype)
+    if dtype.kind not in "biuf":
+        raise InvalidTypeError(
+            f"Expected palette to have a boolean, integer or real floating dtype, got {dtype} instead."
+        )
+    if palette.ndim != 2:
+        raise InvalidParameterError(
+            f"Expected palette to be a 2-D array of colours (n_colors, channels), got shape "
+            f"{tuple(palette.shape)} instead."
+        )
+    if palette.shape[0] == 0:
+        raise InvalidParameterError(
+            f"Expected palette to hold at least one colour, got an empty palette of shape "
+            f"{tuple(palette.shape)} instead."
+        )
+    if palette.shape[1] != channels:
+        raise InvalidParameterError(
+            f"Expected palette to have {channels} channels (the image's channel axis), "
+            f"got {palette.shape[1]} instead."
+        )
+    if not is_dask(palette):
+        palette = palette.astype(np.float64)
+        _check_finite(palette)
+    return palette
+
+
+def _prepare(palette):
+    palette = np.asarray(palette, dtype=np.float64)
+    _check_finite(palette)
+    return prepare_palette(palette)
+
+
+def _prepared_delayed(palette):
+    """The prepared palette (k-d tree, summation plan) as one node of the graph."""
+    if is_dask(palette):
+        palette = palette.rechunk(-1).to_delayed().ravel()[0]
+        key = "palette-prepared-" + tokenize(palette.key)
+    else:
+        key = "palette-prepared-" + tokenize(palette)
+    return dask.delayed(_prepare, pure=True, name=key)(palette)
+
+
+# ----------------------------------------------------------------- block functions
+
+
+def _planes(block: np.ndarray, axis: int) -> np.ndarray:
+    """A (C, H, W) view (or copy) of a block: channels first, spatial axes folded into (H, W)."""
+    block = block.astype(kernel_pixels(block.dtype), copy=False)
+    b = np.moveaxis(block, axis, 0)
+    spatial = b.shape[1:]
+    W = spatial[-1] if spatial else 1
+    H = int(np.prod(spatial[:-1])) if len(spatial) > 1 else 1
+    return b.reshape(b.shape[0], H, W)
+
+
+def _nearest(block: np.ndarray, prepared, axis: int, threads: bool = False) -> np.ndarray:
+    """int32 indices of a block, shaped as its spatial axes."""
+    planes = _planes(block, axis)
+    spatial = tuple(s for k, s in enumerate(block.shape) if k != axis)
+    C, H, W = planes.shape
+    if not threads or H < 2:
+        return nearest_block(planes, prepared).reshape(spatial)
+    out = np.empty((H, W), dtype=np.int32)
+
+    def run(rows):
+        out[rows] = nearest_block(planes[:, rows], prepared)
+
+    thread_map(run, pieces(H, max(1, (1 << 18) // max(W, 1))))
+    return out.reshape(spatial)
+
+
+def _indices_block(block, prepared, *, axis, dtype):
+    return _nearest(block, prepared, axis).astype(dtype)
+
+
+def _quantize_block(block, prepared, *, axis, dtype):
+    idx = _nearest(block, prepared, axis)
+    colours = prepared.palette.astype(dtype)[idx]  # (..., C)
+    return np.ascontiguousarray(np.moveaxis(colours, -1, axis))
+
+
+def _map_palette(image, prepared, axis, func, out_dtype, name, drop_channels, token):
+    image = whole_channels(image, axis)
+    ind = tuple(range(image.ndim))
+    out_ind = tuple(k for k in ind if k != axis) if drop_channels else ind
+    return da.blockwise(
+        functools.partial(func, axis=axis, dtype=out_dtype), out_ind, image, ind, prepared, None,
+        dtype=out_dtype, name=f"{name}-{token}", concatenate=True,
+        meta=np.empty((0,) * len(out_ind), dtype=out_dtype),
+    )
+
+
+# ----------------------------------------------------------------- public
+
+
+def palette_indices(image, palette, *, channel_axis=-1):
+    """Index of the nearest palette colour (Euclidean) of every pixel.
+
+    Exactly the reference ``np.argmin(((x[..., None, :].astype(np.float64) -
+    palette.astype(np.float64)) ** 2).sum(-1), axis=-1)`` (channels last):
+    distances are summed in numpy's pairwise order, ties go to the lowest
+    palette index, and a pixel with a NaN or an infinite channel gets index 0
+    (all its distances are NaN or inf, and ``np.argmin`` returns the first).
+
+    Parameters
+    ----------
+    image : (..., C, ...) ndarray or dask array
+        Any boolean, integer or real floating dtype, ``C`` channels along
+        ``channel_axis`` (RGB, 8 or 16 bands, ...).
+    palette : (n_colors, C) array_like or dask array
+        One colour per row, finite, ``1 <= n_colors``.
+    channel_axis : int
+        The image's channel axis (default -1, as scikit-image; stored rasters
+        are ``(band, y, x)``: pass 0).
+
+    Returns
+    -------
+    indices : ndarray or dask array
+        The image's shape without the channel axis, in the smallest unsigned
+        integer dtype that holds ``n_colors - 1`` (uint8 up to 256 colours,
+        uint16 up to 65 536). numpy in gives numpy out (the work is split over
+        the local cores); dask in gives a lazy dask array chunked like the image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import palette_indices
+    >>> image = np.array([[[0, 0, 0], [200, 10, 10], [6, 6, 6]]], dtype=np.uint8)
+    >>> palette_indices(image, [[255, 0, 0], [3, 3, 3], [9, 9, 9]]).tolist()
+    [[1, 0, 1]]
+    """
+    image, axis = parse_colour_image(image, channel_axis)
+    palette = parse_palette(palette, image.shape[axis])
+    dtype = index_dtype(palette.shape[0])
+    if not is_dask(image):
+        if is_dask(palette):
+            palette = palette.compute()
+        return _nearest(image, _prepare(palette), axis, threads=True).astype(dtype)
+    prepared = _prepared_delayed(palette)
+    return _map_palette(image, prepared, axis, _indices_block, dtype, "palette-indices", True,
+                        tokenize(image.name, prepared.key, axis))
+
+
+def apply_palette(image, palette, *, channel_axis=-1):
+    """The image quantized to ``palette``: every pixel replaced by its nearest colour.
+
+    ``palette[palette_indices(image, palette)]`` with the channel axis kept in
+    place; see :func:`palette_indices` for the exact nearest colour (a pixel
+    with a NaN or infinite channel gets colour 0, as there).
+
+    Parameters
+    ----------
+    image : (..., C, ...) ndarray or dask array
+    palette : (n_colors, C) array_like or dask array
+    channel_axis : int
+
+    Returns
+    -------
+    quantized : ndarray or dask array
+        The image's shape and layout, dtype ``np.result_type(image.dtype,
+        np.float32)``: the palette's colours in the image's floating type.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import apply_palette
+    >>> image = np.array([[[0, 0, 0], [200, 10, 10]]], dtype=np.uint8)
+    >>> apply_palette(image, [[255, 0, 0], [3, 3, 3]]).tolist()
+    [[[3.0, 3.0, 3.0], [255.0, 0.0, 0.0]]]
+    """
+    image, axis = parse_colour_image(image, channel_axis)
+    palette = parse_palette(palette, image.shape[axis])
+    out_dtype = float_type(image.dtype)
+    if not is_dask(image):
+        if is_dask(palette):
+            palette = palette.compute()
+        prepared = _prepare(palette)
+        idx = _nearest(image, prepared, axis, threads=True)
+        return np.ascontiguousarray(np.moveaxis(prepared.palette.astype(out_dtype)[idx], -1, axis))
+    prepared = _prepared_delayed(palette)
+    return _map_palette(image, prepared, axis, _quantize_block, out_dtype, "apply-palette", False,
+                        tokenize(image.name, prepared.key, axis))
+
+
+# ----------------------------------------------------------------- median cut
+
+
+def _flat_index(offsets, block_spatial, spatial):
+    """Row-major index in the whole image of every pixel of a block at ``offsets``."""
+    grids = np.meshgrid(*[np.arange(o, o + n, dtype=np.int64) for o, n in zip(offsets, block_spatial)],
+                        indexing="ij")
+    return np.ravel_multi_index(tuple(g.reshape(-1) for g in grids), spatial).astype(np.int64)
+
+
+def _sample_part(block, offsets, *, axis, spatial, threshold):
+    pix = np.moveaxis(block, axis, -1).reshape(-1, block.shape[axis]).astype(np.float64)
+    bspatial = tuple(s for k, s in enumerate(block.shape) if k != axis)
+    return sample_block(pix, _flat_index(offsets, bspatial, spatial), threshold)
+
+
+def _cut(sample, n_colors):
+    if sample.shape[0] == 0:
+        raise InvalidParameterError(
+            "Expected image to have at least one pixel with finite values in every channel for a "
+            "median cut, got none."
+        )
+    return median_cut(sample, n_colors)
+
+
+def _lloyd_part(block, prepared, *, axis):
+    idx = _nearest(block, prepared, axis)
+    pix = np.moveaxis(block, axis, -1).reshape(-1, block.shape[axis])
+    return cluster_sums(idx, pix, prepared.n)
+
+
+def _add_sums(parts):
+    sums = parts[0][0].copy()
+    counts = parts[0][1].copy()
+    for s, c in parts[1:]:
+        sums += s
+        counts += c
+    return sums, counts
+
+
+def _lloyd_finish(prepared, sums):
+    return lloyd_update(prepared.palette, *sums)
+
+
+def _tree(parts, func, name):
+    level = 0
+    while len(parts) > 1:
+        parts = [dask.delayed(func, pure=True, name=f"{name}-{level}-{i}")(parts[j:j + SPLIT_EVERY])
+                 for i, j in enumerate(range(0, len(parts), SPLIT_EVERY))]
+        level += 1
+    return parts[0]
+
+
+def _blocks_with_offsets(image: da.Array, axis: int):
+    """(delayed block, spatial offsets) of every block."""
+    starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int) for c in image.chunks]
+    blocks = image.to_delayed()
+    for index in np.ndindex(*blocks.shape):
+        offsets = tuple(int(starts[k][i]) for k, i in enumerate(index) if k != axis)
+        yield blocks[index], offsets
+
+
+def median_cut_delayed(image: da.Array, n_colors: int, axis: int, refine: int, sample_size: int):
+    """The median-cut palette of a dask image as one Delayed (for pipelines: nothing is computed).
+
+    Reads the data ``1 + refine`` times (the sample, then one pass per Lloyd
+    iteration), each time through its own copy of the input's graph.
+    """
+    image = whole_channels(image, axis)
+    token = tokenize(image.name, n_colors, axis, refine, sample_size)
+    spatial = tuple(s for k, s in enumerate(image.shape) if k != axis)
+    threshold = sample_threshold(int(np.prod(spatial)), sample_size)
+    src = reread(image, "sample-" + token)
+    func = functools.partial(_sample_part, axis=axis, spatial=spatial, threshold=threshold)
+    parts = [dask.delayed(func, pure=True, name=f"median-cut-sample-{token}-{i}")(b, o)
+             for i, (b, o) in enumerate(_blocks_with_offsets(src, axis))]
+    sample = dask.delayed(merge_samples, pure=True, name=f"median-cut-merge-{token}")(parts)
+    palette = dask.delayed(_cut, pure=True, name=f"median-cut-{token}")(sample, n_colors)
+    for it in range(refine):
+        prepared = dask.delayed(_prepare, pure=True, name=f"lloyd-prepare-{token}-{it}")(palette)
+        src = reread(image, f"lloyd-{it}-" + token)
+        func = functools.partial(_lloyd_part, axis=axis)
+        parts = [dask.delayed(func, pure=True, name=f"lloyd-sums-{token}-{it}-{i}")(b, prepared)
+                 for i, b in enumerate(src.to_delayed().ravel())]
+        sums = _tree(parts, _add_sums, f"lloyd-add-{token}-{it}")
+        palette = dask.delayed(_lloyd_finish, pure=True, name=f"lloyd-{token}-{it}")(prepared, sums)
+    return palette
+
+
+def parse_median_cut(n_colors, refine, sample_size):
+    n_colors = parse_int(n_colors, "n_colors")
+    if n_colors < 1:
+        raise InvalidParameterError(f"Expected n_colors to be a positive integer, got {n_colors} instead.")
+    refine = parse_int(refine, "refine")
+    if refine < 0:
+        raise InvalidParameterError(
+            f"Expected refine to be a number of Lloyd iterations >= 0, got {refine} instead.")
+    sample_size = parse_int(sample_size, "sample_size")
+    if sample_size < 1:
+        raise InvalidParameterError(f"Expected sample_size to be a positive integer, got {sample_size} instead.")
+    return n_colors, refine, sample_size
+
+
+def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_size=SAMPLE_SIZE):
+    """A palette of ``n_colors`` colours by median cut (Heckbert), computed out of core.
+
+    The pixels of a deterministic sample (all of them when the image has at
+    most ``sample_size`` pixels; otherwise those whose row-major index hashes
+    below a threshold, the same pixels for any chunking) are cut into boxes:
+    repeatedly, the box with the largest sum of squared deviations is cut at
+    the median of its points along its axis of largest variance. The palette is
+    the mean colour of every box. ``refine`` Lloyd iterations then move each
+    colour to the mean of the pixels nearest to it, over the whole image.
+    Pixels with a non-finite channel are left out.
+
+    Parameters
+    ----------
+    image : (..., C, ...) ndarray or dask array
+    n_colors : int
+        Colours wanted. An image with fewer distinct colours gives each of
+        them once, then repeats the last (such rows are never nearest: ties
+        go to the lowest index).
+    channel_axis : int
+        The image's channel axis (default -1; stored rasters: 0).
+    refine : int
+        Lloyd iterations over all the pixels after the cut (default 0; each
+        reads the data once more and lowers the quantization error).
+    sample_size : int
+        Pixels the cut works on (default 2**20: 8 * C * 2**20 bytes).
+
+    Returns
+    -------
+    palette : (n_colors, C) float64 ndarray
+        Computed here, also for dask input (the sample is gathered by one read
+        of the data, each refinement by one more). Deterministic: the same
+        palette for the same image and parameters; the median cut alone is the
+        same bit for bit for any chunking (refinement sums follow the chunks,
+        so refined palettes of two chunkings agree to float64 rounding).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import median_cut_palette
+    >>> image = np.array([[[0, 0, 0], [10, 0, 0], [200, 200, 200], [210, 200, 200]]], dtype=np.uint8)
+    >>> median_cut_palette(image, 2).tolist()
+    [[5.0, 0.0, 0.0], [205.0, 200.0, 200.0]]
+    """
+    image, axis = parse_colour_image(image, channel_axis)
+    n_colors, refine, sample_size = parse_median_cut(n_colors, refine, sample_size)
+    if is_dask(image):
+        (palette,) = dask.compute(median_cut_delayed(image, n_colors, axis, refine, sample_size))
+        return palette
+    spatial = tuple(s for k, s in enumerate(image.shape) if k != axis)
+    threshold = sample_threshold(int(np.prod(spatial)), sample_size)
+    part = _sample_part(image, (0,) * len(spatial), axis=axis, spatial=spatial, threshold=threshold)
+    palette = _cut(merge_samples([part]), n_colors)
+    for _ in range(refine):
+        prepared = _prepare(palette)
+        idx = _nearest(image, prepared, axis, threads=True)
+        pix = np.moveaxis(image, axis, -1).reshape(-1, image.shape[axis])
+        palette = lloyd_update(palette, *cluster_sums(idx, pix, prepared.n))
+    return palette
