@@ -76,6 +76,12 @@ def test_synth_labels(runner, tmp_path):
                     "--progress", "off"])
     lab = tp.open_raster(tmp_path / "l.zarr").compute()
     assert lab.dtype == np.int32 and 60 < len(np.unique(lab)) < 400
+    # labels are categorical: pyramid levels pick pixels, they do not average ids
+    invoke(runner, ["pyramid", tmp_path / "l.zarr", "--levels", "2"])
+    from tiledproc.io.zarr_store import level_array
+
+    np.testing.assert_array_equal(level_array(tmp_path / "l.zarr", "1").compute(), lab[:, ::2, ::2])
+    np.testing.assert_array_equal(level_array(tmp_path / "l.zarr", "2").compute(), lab[:, ::4, ::4])
 
 
 def test_ingest_and_info_show_georeferencing(runner, tmp_path, rng):
@@ -154,3 +160,30 @@ def test_main_entry_point_exit_codes(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
     assert e.value.code == 0
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["window-stats"], "Missing argument 'INPUT'. (see 'tiledproc window-stats --help')"),
+    (["window-stats", "in.zarr", "--size", "abc"], "Invalid value for '--size'"),
+    (["frobnicate"], "No such command 'frobnicate'. (see 'tiledproc --help')"),
+    (["window-mean", "in.zarr", "--bogus"], "No such option '--bogus'"),
+    (["recolor-by-label", "in.zarr", "--recolored", "o.zarr"], "Missing option '--labels'"),
+])
+def test_usage_errors_are_one_line_too(argv, message, capsys):
+    from tiledproc.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tiledproc: error: ") and err.count("\n") == 1, err
+    assert message in err
+
+
+def test_no_arguments_prints_the_help(capsys):
+    from tiledproc.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main([])
+    assert e.value.code == 0
+    assert "Commands:" in capsys.readouterr().out

@@ -88,6 +88,16 @@ def main(argv=None) -> None:
     except KeyboardInterrupt:
         Interrupted("interrupted").show()
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as e:  # plain `tiledproc`: the help
+        click.echo(e.ctx.get_help())
+        sys.exit(0)
+    except click.exceptions.UsageError as e:
+        # click prints usage, a hint and the message on four lines; a user's mistake
+        # gets one line, naming the command whose --help explains it
+        where = e.ctx.command_path if e.ctx is not None else "tiledproc"
+        message = " ".join(e.format_message().split())
+        click.echo(f"tiledproc: error: {message} (see '{where} --help')", err=True)
+        sys.exit(2)
     except click.exceptions.ClickException as e:
         e.show()
         sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
