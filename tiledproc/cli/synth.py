@@ -41,8 +41,10 @@ def synth(dst, shape, kind, dtype, cell, seed, chunks, overwrite, resume, codec,
         a = synth_scene(shape, dtype=dtype, chunks=chunks, seed=seed)
         params = {"kind": kind, "shape": list(shape), "dtype": dtype, "seed": seed}
     start = time.perf_counter()
-    spec = OutputSpec(dst, a, chunks=chunks, codec=codec or DEFAULT_CODEC,
-                      provenance={"operation": "synth", "parameters": params})
+    provenance = {"operation": "synth", "parameters": params}
+    if kind == "labels":
+        provenance["categorical"] = True
+    spec = OutputSpec(dst, a, chunks=chunks, codec=codec or DEFAULT_CODEC, provenance=provenance)
     write_outputs([spec], overwrite=bool(overwrite), resume=resume, scheduler=parse_scheduler(scheduler),
                   progress=progress or "auto", label="synth")
     click.echo(f"wrote {kind} {shape} to {spec.path} in {time.perf_counter() - start:.2f} s")

@@ -1,7 +1,9 @@
 """Pyramid levels of a raster store, for viewers and quicklooks.
 
 Level ``k`` is level ``k - 1`` averaged over 2 x 2 pixels (see
-:func:`tiledproc.kernels.resample.downsample2`), stored as array ``k`` next
+:func:`tiledproc.kernels.resample.downsample2`), or for categorical rasters
+(labels, palette indices: ``categorical`` in the provenance) its top-left
+pixel of every 2 x 2, stored as array ``k`` next
 to ``0`` with the same chunk shape and codec and listed in the OME-Zarr
 multiscales with scale ``2**k``. Each level is made from the level below it
 as stored, so building any number of levels reads the full resolution once.
@@ -17,7 +19,8 @@ import numpy as np
 
 from ..io.zarr_store import create_level, level_array, set_levels, store_levels
 from ..io.chunkio import write_chunk
-from ..kernels.resample import downsample2
+from ..io.zarr_store import read_attrs
+from ..kernels.resample import downsample2, subsample2
 from .execute import SchedulerSpec, build_graph, open_executor, parse_scheduler
 
 __all__ = ["add_levels"]
@@ -38,6 +41,8 @@ def add_levels(path, levels: int, *, scheduler: SchedulerSpec | str | None = Non
     """
     path = Path(path)
     spec = scheduler if isinstance(scheduler, SchedulerSpec) else parse_scheduler(scheduler)
+    categorical = bool(read_attrs(path).get("tiledproc", {}).get("categorical"))
+    reduce = subsample2 if categorical else downsample2
     names = ["0"]
     for k in range(1, levels + 1):
         prev = level_array(path, names[-1])
@@ -47,7 +52,7 @@ def add_levels(path, levels: int, *, scheduler: SchedulerSpec | str | None = Non
         chunks = layout.chunks
         src = prev.rechunk(chunks[:-2] + tuple(2 * c for c in chunks[-2:]))
         out_chunks = src.chunks[:-2] + tuple(tuple(-(-c // 2) for c in cs) for cs in src.chunks[-2:])
-        small = src.map_blocks(downsample2, chunks=out_chunks, dtype=src.dtype)
+        small = src.map_blocks(reduce, chunks=out_chunks, dtype=src.dtype)
         w = small.map_blocks(functools.partial(_write, layout=layout), dtype=np.int8,
                              chunks=tuple((1,) * len(c) for c in small.chunks),
                              meta=np.empty((0,) * small.ndim, dtype=np.int8))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["downsample2"]
+__all__ = ["downsample2", "subsample2"]
 
 
 def downsample2(block: np.ndarray) -> np.ndarray:
@@ -31,3 +31,12 @@ def downsample2(block: np.ndarray) -> np.ndarray:
             info = np.iinfo(block.dtype)
             out = np.clip(out, info.min, info.max)
     return out.astype(block.dtype)
+
+
+def subsample2(block: np.ndarray) -> np.ndarray:
+    """The top-left pixel of every 2 x 2 of the last two axes.
+
+    For categorical rasters (labels, palette indices), whose means would be
+    values that stand for nothing.
+    """
+    return np.ascontiguousarray(block[..., ::2, ::2])

@@ -32,6 +32,9 @@ class Graph:
     halos: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
+CATEGORICAL_OUTPUTS = {("quantize", "indices")}
+
+
 def synth_array(decl: InputDecl) -> da.Array:
     s = dict(decl.synth)
     kind = s.pop("kind", "scene")
@@ -133,6 +136,8 @@ def build_graph(p: Pipeline, *, codec: str | None = None) -> Graph:
             "pipeline": p.source,
             "steps": history,
         }
+        if (last["op"], str(decl.ref).rsplit(".", 1)[-1]) in CATEGORICAL_OUTPUTS:
+            provenance["categorical"] = True  # pyramid levels subsample instead of averaging
         specs.append(OutputSpec(decl.path, a, chunks=chunks, codec=decl.codec or default_codec,
                                 provenance=provenance, attrs=carry_over(attrs[root]), name=decl.name))
     return Graph(p, inputs, attrs, kinds, arrays, specs, halos)

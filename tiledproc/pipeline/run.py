@@ -109,7 +109,8 @@ def _make_inputs(g: Graph, settings: dict, spec: SchedulerSpec) -> bool:
         decl = g.pipeline.inputs[name]
         log.info("making synthetic input %s at %s", name, decl.path)
         out = OutputSpec(decl.path, synth_array(decl), chunks=None,
-                         provenance={"operation": "synth", "parameters": decl.synth})
+                         provenance={"operation": "synth", "parameters": decl.synth,
+                                     "categorical": decl.synth.get("kind") == "labels"})
         write_outputs([out], scheduler=spec, progress=settings["progress"], label=f"synth {name}")
         made = True
     return made
