@@ -37,7 +37,8 @@ progress = click.option("--progress", type=click.Choice(["auto", "bar", "log", "
 codec = click.option("--codec", type=click.Choice(sorted(CODECS)), default=None,
                      help="Compression of the outputs (default lz4).")
 chunks = click.option("--chunks", metavar="B,Y,X", default=None, callback=int_triple("1,1024,1024"),
-                      help="Stored chunk shape, e.g. 1,1024,1024.")
+                      help="Chunk shape, e.g. 1,1024,1024: of the store written (ingest, synth), or "
+                           "the chunks an operation reads and writes (default: as the input is stored).")
 pyramid = click.option("--pyramid", type=click.IntRange(0, 20), default=None,
                        help="Add this many 2x downsampled levels to every output (for viewers).")
 
