@@ -82,7 +82,8 @@ _PARAMS_DOC = """
 _DTYPE_DOC = """
     The result dtype is ``np.result_type(a.dtype, np.float32)``: float32 for
     (u)int8/16 and float32 input, float64 for (u)int32/64 and float64. Sums
-    are taken in float64 around the block mean, so variance is free of
+    are taken in float64 around a robust centre of each block (the median of
+    a sample of its values), so variance is free of
     catastrophic cancellation. numpy in gives numpy out; dask in gives a
     lazy dask array chunked like ``a`` (small chunks are merged so that none
     is smaller than the window radius).
