@@ -38,6 +38,23 @@ def test_configs_validate_as_they_are(config, tmp_path):
     lines = []
     run_pipeline(p, RunOptions(progress="off"), dry_run=True, echo=lines.append)
     assert "outputs:" in "\n".join(lines)
+    from tiledproc.pipeline.config import unused_steps
+
+    assert unused_steps(p.steps, p.outputs) == []  # every step of an example is written somewhere
+
+
+def test_gabor_texture_example_one_step_equals_the_chain(tmp_path):
+    import numpy as np
+
+    import tiledproc as tp
+
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    path = tmp_path / "configs" / "gabor-texture.toml"
+    path.write_text(path.read_text().replace("[8, 4096, 4096]", "[1, 200, 230]"))
+    run_pipeline(path, RunOptions(progress="off"))
+    out = tmp_path / "out" / "gabor-texture"
+    np.testing.assert_array_equal(tp.open_raster(out / "mean.zarr").compute(),
+                                  tp.open_raster(out / "chain-mean.zarr").compute())
 
 
 def test_a_config_runs_as_it_is(tmp_path):

@@ -231,3 +231,19 @@ def test_default_pipeline_is_valid():
 
     p = default_pipeline()
     assert set(p.outputs) == {"mean", "variance"} and p.inputs["input"].synth["shape"] == [4, 2048, 2048]
+
+
+def test_a_step_no_output_uses_is_reported(tmp_path, caplog):
+    import logging
+
+    from tiledproc.pipeline import parse_pipeline
+
+    with caplog.at_level(logging.WARNING, logger="tiledproc"):
+        parse_pipeline({
+            "input": {"path": "in.zarr"},
+            "steps": {"used": {"op": "window_mean", "size": 3}, "forgotten": {"op": "window_stats", "size": 5}},
+            "outputs": {"m": {"from": "used", "path": "m.zarr"}},
+        }, base=tmp_path)
+    assert "[steps.forgotten] is not used by any output, so it will not run" in caplog.text
+    assert 'from = "forgotten.mean"' in caplog.text
+    assert "[steps.used]" not in caplog.text

@@ -39,6 +39,7 @@ Format::
 
 from __future__ import annotations
 
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ from pathlib import Path
 from ..errors import ConfigError, TiledprocError
 from ..io.codecs import CODECS
 from .registry import Operation, all_operations
+
+log = logging.getLogger("tiledproc")
 
 __all__ = ["Pipeline", "InputDecl", "StepDecl", "OutputDecl", "load_pipeline", "parse_pipeline", "Ref"]
 
@@ -303,6 +306,8 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
         chunks = _int_list(ctx, table, "chunks", raw["chunks"], 3) if "chunks" in raw else None
         outputs[name] = OutputDecl(name, ref, path, raw.get("codec"), chunks)
 
+    _warn_unused_steps(source, steps, outputs)
+
     run = data.get("run", {})
     if not isinstance(run, dict):
         ctx.fail("run", None, "expected a table.")
@@ -324,6 +329,27 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
         except TiledprocError as e:
             ctx.fail("cluster", getattr(e, "key", None), str(e))
     return Pipeline(source, base, inputs, steps, outputs, dict(run), dict(cluster), meta.get("name", "pipeline"))
+
+
+def unused_steps(steps: dict[str, StepDecl], outputs: dict[str, OutputDecl]) -> list[str]:
+    """Steps that no output depends on (they are never computed)."""
+    needed: set[str] = set()
+    todo = [o.ref.source for o in outputs.values()]
+    while todo:
+        name = todo.pop()
+        if name in needed or name not in steps:
+            continue
+        needed.add(name)
+        todo.extend(r.source for r in steps[name].inputs.values())
+    return [name for name in steps if name not in needed]
+
+
+def _warn_unused_steps(source, steps, outputs) -> None:
+    for name in unused_steps(steps, outputs):
+        outs = steps[name].op.outputs
+        example = name if len(outs) == 1 else f"{name}.{outs[0]}"
+        log.warning("%s: [steps.%s] is not used by any output, so it will not run; "
+                    "add an [outputs.NAME] with from = \"%s\" to write it.", source, name, example)
 
 
 def which_key(given, error: Exception) -> str | None:
