@@ -140,7 +140,12 @@ def test_user_mistakes_give_one_line_and_status_2(runner, tmp_path):
         assert_user_error(runner.invoke(cli, [str(a) for a in args]), *fragments)
     r = runner.invoke(cli, ["window-stats", str(tmp_path / "x.zarr"), "--size", "4", "--mean",
                             str(tmp_path / "m.zarr")])
-    assert_user_error(r, "[steps.window_stats] key 'size': Expected size to be an odd positive integer")
+    assert_user_error(r, "window-stats: --size: Expected size to be an odd positive integer")
+    # the one-operation commands name their options, not pipeline tables
+    r = runner.invoke(cli, ["recolor-by-label", str(tmp_path / "x.zarr"), "--labels", str(tmp_path / "no.zarr"),
+                            "--recolored", str(tmp_path / "r.zarr")])
+    assert_user_error(r, "recolor-by-label: --labels: Input store", "no.zarr' does not exist.")
+    assert "synth" not in r.output
 
 
 def test_ops_lists_every_operation(runner):

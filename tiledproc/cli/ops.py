@@ -8,8 +8,11 @@ schedulers.
 
 from __future__ import annotations
 
+import re
+
 import click
 
+from ..errors import ConfigError
 from ..pipeline.config import parse_pipeline
 from ..pipeline.registry import Operation, Param, all_operations
 from ..pipeline.run import RunOptions, run_pipeline, summary_text
@@ -55,6 +58,16 @@ def _param_option(p: Param):
     return click.option(flag, p.name, type=typ, required=p.required, default=None, help=help_)
 
 
+def _as_options(message: str, step: str) -> str:
+    """``[steps.window_stats] key 'size'`` -> ``--size`` in a pipeline message."""
+    message = re.sub(rf"\[steps\.{re.escape(step)}\] key '(\w+)'",
+                     lambda m: "--" + m.group(1).replace("_", "-"), message)
+    message = message.replace(f"[steps.{step}]: ", "")
+    message = re.sub(r" \(add an \[inputs?[.\w]*\.synth\] table[^)]*\)", "", message)
+    return re.sub(r"\[inputs?(?:\.(\w+))?\] key 'path'",
+                  lambda m: f"--{m.group(1)}" if m.group(1) else "INPUT", message)
+
+
 def _make_command(op: Operation):
     outs = ", ".join(f"--{o.replace('_', '-')} PATH" for o in op.outputs)
 
@@ -71,9 +84,12 @@ def _make_command(op: Operation):
             "steps": {op.name: {"op": op.name, **{role: role for role in extra_inputs}, **params}},
             "outputs": {o: {"from": f"{op.name}.{o}", "path": path} for o, path in out_paths.items() if path},
         }
-        p = parse_pipeline(data, source=f"tiledproc {op.name.replace('_', '-')}")
-        result = run_pipeline(p, RunOptions(overwrite, resume, scheduler, cluster, progress, codec, pyramid),
-                              echo=click.echo)
+        try:
+            p = parse_pipeline(data, source=f"tiledproc {op.name.replace('_', '-')}")
+            result = run_pipeline(p, RunOptions(overwrite, resume, scheduler, cluster, progress, codec, pyramid),
+                                  echo=click.echo)
+        except ConfigError as e:  # name the option the user typed, not the pipeline key
+            raise ConfigError(_as_options(str(e), op.name)) from e
         click.echo(summary_text(result))
 
     command.__doc__ = f"{op.summary[0].upper()}{op.summary[1:]} of INPUT (a Zarr store or a TIFF).\n\n" \
