@@ -223,6 +223,9 @@ def test_pyramid_levels_and_preview(tmp_path):
     assert "from level 2" in r.stdout
     img = np.asarray(Image.open(tmp_path / "rgb.png"))
     assert img.shape == (75, 100, 3)
+    r = CliRunner().invoke(cli, ["preview", str(out), str(tmp_path / "small.png"), "--band", "2", "--size", "60"])
+    assert r.exit_code == 0, r.output
+    assert np.asarray(Image.open(tmp_path / "small.png")).shape == (38, 50)  # level 2 (75 x 100), every 2nd pixel
     red, green, blue = img[..., 0].astype(int), img[..., 1].astype(int), img[..., 2].astype(int)
     assert (np.diff(red, axis=1) >= 0).all() and red[:, 0].max() == 0 and red[:, -1].min() == 255
     assert (np.diff(green, axis=0) >= 0).all() and (np.diff(blue, axis=1) <= 0).all()

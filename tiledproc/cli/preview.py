@@ -63,8 +63,8 @@ def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2
             raise InvalidParameterError(f"Expected band numbers between 1 and {nbands}, got {b}.")
     a = level_array(store, level)
     data = a[[b - 1 for b in picks]].compute()
-    # keep the preview near the requested size (a level can be up to 2x larger)
-    step = max(1, max(data.shape[-2:]) // size)
+    # at most ``size`` pixels on the longer side (a level can be up to 2x larger)
+    step = max(1, -(-max(data.shape[-2:]) // size))
     data = data[:, ::step, ::step]
     channels = [stretch(d, *percentiles) for d in data]
     image = channels[0] if len(channels) == 1 else np.stack(channels, axis=-1)
@@ -79,7 +79,7 @@ def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2
 @click.option("--rgb", callback=_bands, default=None, metavar="R,G,B",
               help="Three bands for red, green, blue, numbered from 1 (e.g. 4,3,2 for Sentinel-2).")
 @click.option("--size", type=click.IntRange(16, 16384), default=1024, show_default=True,
-              help="About this many pixels on the longer side.")
+              help="At most this many pixels on the longer side (and more than half as many).")
 @click.option("--percentiles", default="2,98", show_default=True, metavar="LOW,HIGH",
               help="Stretch between these percentiles of each band.")
 def preview(store, out, band, rgb, size, percentiles):

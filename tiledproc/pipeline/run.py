@@ -69,7 +69,8 @@ def resolve(p: Pipeline, opts: RunOptions) -> tuple[SchedulerSpec, dict]:
 
 def plan_text(g: Graph, spec: SchedulerSpec) -> str:
     """What ``--dry-run`` prints: inputs, steps with halos, outputs with sizes."""
-    lines = [f"pipeline {g.pipeline.name} ({g.pipeline.source})", "inputs:"]
+    title = "pipeline" if g.pipeline.name == "pipeline" else f"pipeline {g.pipeline.name}"
+    lines = [f"{title} ({g.pipeline.source})", "inputs:"]
     for name, a in g.inputs.items():
         kind = g.input_kinds[name]
         note = {"zarr": "", "tiff": " (TIFF, read directly)", "synth": " (missing: will be synthesized)"}[kind]
@@ -107,7 +108,7 @@ def _make_inputs(g: Graph, settings: dict, spec: SchedulerSpec) -> bool:
         if kind != "synth":
             continue
         decl = g.pipeline.inputs[name]
-        log.info("making synthetic input %s at %s", name, decl.path)
+        log.info("making the synthetic %s at %s", "input" if name == "input" else f"input {name!r}", decl.path)
         out = OutputSpec(decl.path, synth_array(decl), chunks=None,
                          provenance={"operation": "synth", "parameters": decl.synth,
                                      "categorical": decl.synth.get("kind") == "labels"})
@@ -148,8 +149,11 @@ def summary_text(result: RunResult) -> str:
     for out in result.graph.outputs:
         lines.append(f"{out.name}: {out.path}  {out.array.shape} {out.array.dtype}")
     if r is not None:
-        read = sum(a.nbytes for a in result.graph.inputs.values())
-        written = sum(output_nbytes(o) for o in result.graph.outputs)
+        total = sum(output_nbytes(o) for o in result.graph.outputs)
+        done = r.chunks_written + r.chunks_skipped
+        share = r.chunks_written / done if done else 0.0  # a resumed run reads and writes only the rest
+        read = share * sum(a.nbytes for a in result.graph.inputs.values())
+        written = r.bytes_written if r.bytes_written else share * total
         rate = (read + written) / result.seconds if result.seconds > 0 else 0.0
         resumed = f", {r.chunks_skipped} chunks already done" if r.chunks_skipped else ""
         lines.append(f"done in {format_seconds(result.seconds)} ({result.seconds:.2f} s): "
