@@ -10,6 +10,8 @@ after ``sync`` (so it does not pay for the previous case's dirty pages).
 Data is made once under ``bench-data/`` (16 x 5000 x 5000 float32, chunks
 1 x 1024 x 1024, the default codec). Results are printed as a table of times
 and ratios and appended as JSON lines to ``bench-data/results.jsonl``.
+Disk: about 12 GB under ``bench-data/`` for the main cases (inputs, plus the
+outputs of one measurement at a time), 7 GB more for ``layouts``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -31,8 +34,18 @@ DATA = Path(os.environ.get("TILEDPROC_BENCH_DATA", ROOT / "bench-data"))
 from benchcases import CASES  # noqa: E402
 
 
+# Measurements that read what the measurement just before them wrote under out/.
+CHECKS = {"accuracy", "recolor_accuracy", "palette_check"}
+
+
 def measure(case: str, name: str, args: dict) -> dict:
-    """Run one measurement in a child process; returns its JSON record."""
+    """Run one measurement in a child process; returns its JSON record.
+
+    Before every measurement but a check, what earlier ones wrote under
+    ``out/`` is deleted (untimed): a full run writes over 60 GB otherwise.
+    """
+    if name not in CHECKS:
+        shutil.rmtree(DATA / "out", ignore_errors=True)
     os.sync()
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", case, name, json.dumps(args)]
     r = subprocess.run(cmd, capture_output=True, text=True)
