@@ -268,6 +268,33 @@ def test_ingest_plain_tiff_and_errors(tmp_path, rng):
         tp.ingest_tiff(tmp_path / "t.tif", tmp_path / "z.zarr")
 
 
+@pytest.mark.parametrize("compression,kwargs", [
+    ("lzw", {"predictor": True}), ("lzw", {}), ("zlib", {"predictor": True}), ("zstd", {}), ("packbits", {}),
+])
+def test_ingest_gdal_compressions(tmp_path, rng, compression, kwargs):
+    # GDAL's common choices; LZW needs imagecodecs, a dependency
+    x = rng.normal(size=(2, 45, 70)).astype(np.float32) if compression != "packbits" else \
+        rng.integers(0, 4, size=(2, 45, 70)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "c.tif", x, compression=compression, tile=(16, 32), photometric="minisblack",
+                     **kwargs)
+    out = tp.ingest_tiff(tmp_path / "c.tif", tmp_path / "c.zarr", chunks=(1, 20, 30))
+    np.testing.assert_array_equal(tp.open_raster(out).compute(), x)
+
+
+def test_ingest_refuses_an_undecodable_tiff_before_writing(tmp_path, rng, monkeypatch):
+    from tiledproc.io.tiff import TiffRegionReader
+
+    tifffile.imwrite(tmp_path / "c.tif", rng.normal(size=(20, 30)).astype(np.float32), compression="lzw")
+
+    def missing_codec(self, key):
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(TiffRegionReader, "__getitem__", missing_codec)
+    with pytest.raises(TiffError, match=r"Cannot decode .*c\.tif.* \(LZW\).*imagecodecs"):
+        tp.ingest_tiff(tmp_path / "c.tif", tmp_path / "c.zarr")
+    assert not (tmp_path / "c.zarr").exists()
+
+
 def test_ingest_memory_does_not_grow_with_file_size(tmp_path):
     """Peak memory of ingest is a few regions, not the file (checked in a child process)."""
     import subprocess

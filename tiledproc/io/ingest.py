@@ -29,7 +29,8 @@ def ingest_tiff(
     Parameters
     ----------
     src : path
-        TIFF, BigTIFF or GeoTIFF, tiled or stripped, any compression tifffile reads.
+        TIFF, BigTIFF or GeoTIFF, tiled or stripped, any compression tifffile and
+        imagecodecs decode (LZW and Deflate with predictors, ZSTD, JPEG, ...).
     dst : path
         The output store.
     chunks : (band, y, x), optional

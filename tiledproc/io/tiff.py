@@ -67,6 +67,7 @@ class TiffRegionReader:
                 self.offset = s.dataoffset if s.dataoffset is not None else None
                 self.byteorder = tf.byteorder
                 self.chunk_shape = tuple(getattr(page, "chunks", ()) or ())
+                self.compression = getattr(page.compression, "name", str(page.compression))
         except TiffError:
             raise
         except (tifffile.TiffFileError, OSError, ValueError) as e:
@@ -74,6 +75,17 @@ class TiffRegionReader:
         self.ndim = len(self.shape)
         st = os.stat(self.path)
         self.stamp = (st.st_size, st.st_mtime_ns)
+        if all(self.shape):
+            # decode one pixel now, so a compression nothing here can decode is refused
+            # before any output is made, not halfway through the write
+            try:
+                self[(slice(0, 1),) * self.ndim]
+            except (ValueError, RuntimeError, NotImplementedError, tifffile.TiffFileError) as e:
+                raise TiffError(
+                    f"Cannot decode {self.path!r} ({self.compression}): {e}. tifffile decodes "
+                    f"compressed TIFFs with the imagecodecs package, which tiledproc installs; "
+                    f"check that it imports (python -c 'import imagecodecs')."
+                ) from e
 
     def __getitem__(self, key):
         if self.offset is not None:
