@@ -118,6 +118,25 @@ def test_huge_outlier_does_not_leak(rng):
     np.testing.assert_allclose(v[far], ref_v[far], rtol=1e-9)
 
 
+@pytest.mark.parametrize("fill", [-3.4e38, 1e12, 1e8, -9999.0])
+@pytest.mark.parametrize("share", [0.7, 0.2])
+def test_nodata_fill_values_do_not_spoil_the_valid_windows(fill, share, rng):
+    """A finite nodata fill (GDAL's -3.4e38 for float32) over most of a block, or a
+    small part of it: every window gets its own exact statistics, on any chunking
+    (the windows of valid pixels are not computed around the fill's magnitude)."""
+    x = (100 + rng.normal(size=(2, 60, 70))).astype(np.float32)
+    x[:, :, : int(70 * share)] = fill
+    x[1, 40:, :] = fill
+    ref_m, ref_v = window_reference(x.astype(np.float64), 5)
+    for a in [x] + [da.from_array(x, chunks=c) for c in ((1, 60, 70), (1, 13, 8), (1, 25, 40))]:
+        m, v = (np.asarray(r, np.float64) for r in tp.window_stats(a, 5))
+        finite = np.isfinite(ref_v) & (np.abs(ref_v) < 1e30)
+        np.testing.assert_allclose(m, ref_m, rtol=1e-6)
+        np.testing.assert_allclose(v[finite], ref_v[finite], rtol=1e-5, atol=1e-5)
+        s = np.asarray(tp.window_std(a, 5), np.float64)
+        np.testing.assert_allclose(s[finite], np.sqrt(ref_v[finite]), rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_nan_affects_exactly_its_windows(mode, rng):
     x = rng.normal(size=(2, 19, 23))

@@ -542,6 +542,121 @@ def _tree(w: int, RL: int, L: int | None = None):
             np.array(groups, dtype=np.int64).reshape(-1, 5), offs)
 
 
+# A block is at risk when a finite value lies this many robust spreads from
+# its centre (a nodata fill of -3.4e38 among valid pixels, say); a window is
+# then recomputed directly when its sums were taken this far from its mean.
+_RISK_SPREADS = 1e3
+_RISK_RATIO = 1e5
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _sample_spread(src2d, c):
+    """Median absolute deviation from ``c`` of the sample ``_block_shift`` takes."""
+    H, W = src2d.shape
+    sy = max(1, H // 64)
+    sx = max(1, W // 64)
+    sample = np.empty(((H + sy - 1) // sy) * ((W + sx - 1) // sx))
+    n = 0
+    for i in range(0, H, sy):
+        for j in range(0, W, sx):
+            v = np.float64(src2d[i, j])
+            if np.isfinite(v):
+                sample[n] = abs(v - c)
+                n += 1
+    return np.median(sample[:n]) if n else 0.0
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _finite_range(src2d):
+    lo = np.inf
+    hi = -np.inf
+    for i in range(src2d.shape[0]):
+        row = src2d[i]
+        for j in range(src2d.shape[1]):
+            v = row[j]
+            if v - v == 0:  # finite
+                lo = min(lo, v)
+                hi = max(hi, v)
+    return lo, hi
+
+
+def _block_risk(src2d, c) -> bool:
+    """True when some finite value lies more than _RISK_SPREADS robust spreads
+    (median absolute deviation of the sample) from the centre ``c``."""
+    lo, hi = src2d.min(), src2d.max()  # SIMD; NaN or infinity: count the finite ones
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        lo, hi = _finite_range(src2d)
+        if hi < lo:
+            return False
+    far = max(float(hi) - c, c - float(lo))
+    return far > _RISK_SPREADS * _sample_spread(src2d, c)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit):
+    """Mean and population variance of one window, two passes over its own
+    pixels in float64 (NaN if it has none, or any NaN unless ``omit``)."""
+    n = 0
+    s = 0.0
+    for r in range(wy):
+        yi = ymap[i + r]
+        for q in range(wx):
+            xj = xmap[j + q]
+            v = np.float64(src2d[yi, xj]) if yi >= 0 and xj >= 0 else cval
+            if omit and v != v:
+                continue
+            s += v
+            n += 1
+    if n == 0:
+        return np.nan, np.nan
+    m = s / n
+    ss = 0.0
+    for r in range(wy):
+        yi = ymap[i + r]
+        for q in range(wx):
+            xj = xmap[j + q]
+            v = np.float64(src2d[yi, xj]) if yi >= 0 and xj >= 0 else cval
+            if omit and v != v:
+                continue
+            d = v - m
+            ss += d * d
+    return m, ss / n
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _refine(src2d, ymap, xmap, wy, wx, cval, omit, c, mean64, var64, out_mean, out_var, std):
+    """Recompute directly every window whose centred sums lost too much:
+    ``(mean - c)**2 > _RISK_RATIO * var``, i.e. the sums of squares around
+    ``c`` were mostly the distance to ``c``, not the spread of the window."""
+    H, W = mean64.shape
+    for i in range(H):
+        for j in range(W):
+            d = mean64[i, j] - c
+            v = var64[i, j]
+            # NaN and infinite windows are what they are: nothing to refine
+            if not np.isfinite(d) or not (d * d > _RISK_RATIO * v or v < 0.0):
+                continue
+            m, v = _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit)
+            if out_mean is not None:
+                out_mean[i, j] = m
+            if out_var is not None:
+                out_var[i, j] = np.sqrt(v) if std else v
+
+
+def _refine_at_risk(src, ymap, xmap, wy, wx, cval, omit, out_mean, out_var, std):
+    """The windows of at-risk bands that the centred sums cannot give exactly."""
+    for b in range(src.shape[0]):
+        src2d = src[b]
+        c = _block_shift(src2d)
+        if not _block_risk(src2d, c):
+            continue
+        # mean and variance in float64, around the same centre, to find the windows
+        Q = box_stats(src[b:b + 1], ymap, xmap, (wy, wx), cval=cval, omit=omit,
+                      outputs=("mean", "variance"), out_dtype=np.dtype(np.float64), _refine=False)
+        _refine(src2d, ymap, xmap, wy, wx, float(cval), bool(omit), c, Q[0, 0], Q[1, 0],
+                None if out_mean is None else out_mean[b], None if out_var is None else out_var[b], std)
+
+
 def box_stats(
     block: np.ndarray,
     ymap: np.ndarray,
@@ -552,6 +667,7 @@ def box_stats(
     omit: bool,
     outputs: tuple[str, ...],
     out_dtype: np.dtype,
+    _refine: bool = True,
 ) -> np.ndarray:
     """Windowed statistics of ``block`` over its last two axes.
 
@@ -599,4 +715,6 @@ def box_stats(
     )
     if want_std:
         np.sqrt(out_var, out=out_var)
+    if _refine and H > 0 and W > 0:
+        _refine_at_risk(src, ymap, xmap, wy, wx, float(cval), bool(omit), out_mean, out_var, want_std)
     return out.reshape((len(outputs),) + lead + (H, W))
