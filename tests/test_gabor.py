@@ -171,3 +171,34 @@ def test_bad_part():
         tp.gabor_bank(np.zeros((5, 5)), [0.1], [0.0], part="phase")
     with pytest.raises(InvalidParameterError, match="Expected frequencies to be a non-empty list"):
         tp.gabor_bank(np.zeros((5, 5)), [], [0.0])
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "outlier", "fill", "nan-cval", "offset"])
+def test_nan_inf_and_outliers_stay_in_their_windows(case, rng):
+    """The FFT path (rotated anisotropic kernel) against scipy's direct convolution:
+    a NaN or an infinity affects exactly the windows that contain it (zero weights
+    skipped, as scipy.ndimage does), a 1e30 outlier or a -3.4e38 fill does not
+    spread its rounding over the block, whatever the chunking."""
+    kw = dict(KERNELS["anisotropic-rotated"])
+    y = rng.normal(size=(50, 60))
+    mode, cval = "reflect", 0.0
+    if case == "nan":
+        y[5, 5] = y[30, 40] = np.nan
+    elif case == "inf":
+        y[20, 20] = np.inf
+    elif case == "outlier":
+        y[20, 20] = 1e30
+    elif case == "fill":
+        y[:, :35] = -3.4e38
+    elif case == "nan-cval":
+        mode, cval = "constant", np.nan
+    else:
+        y += 1e6
+    er, ei = sk_gabor(y, **kw, mode=mode, cval=cval)
+    for a in (y, da.from_array(y, chunks=(17, 23)), da.from_array(y, chunks=(50, 60))):
+        r, i = (np.asarray(v) for v in tp.gabor(a, **kw, mode=mode, cval=cval))
+        for got, ref in ((r, er), (i, ei)):
+            assert (np.isnan(got) == np.isnan(ref)).all()
+            ok = np.isfinite(ref) & (np.abs(ref) < 1e20)  # fill-dominated windows: both are rounding
+            scale = 1 + np.abs(y[np.isfinite(y) & (np.abs(y) < 1e20)]).max()
+            np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-9, atol=1e-12 * scale)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+import scipy.ndimage
 from numba import njit
 
 from ._boundary import contiguous_run
@@ -189,23 +190,99 @@ def extend_block(block2d: np.ndarray, ymap: np.ndarray, xmap: np.ndarray, cval: 
     return ext
 
 
+# Values further than this many robust spreads from the block's centre (a
+# 1e30 outlier, a -3.4e38 fill) are kept out of the FFT and added directly:
+# an FFT spreads its rounding, eps * max|x|, over the whole block.
+_FAR_SPREADS = 1e3
+# Beyond this many such values the whole block is convolved directly.
+_MAX_FAR = 4096
+
+
+def _robust_centre(values: np.ndarray) -> tuple[float, float]:
+    """Median of a regular sample of ``values`` and the median distance to it."""
+    step = max(1, values.size // 4096)
+    sample = values[::step]
+    c = float(np.median(sample))
+    dev = np.abs(sample - c)
+    spread = float(np.median(dev))
+    return c, spread
+
+
+def _box_any(mask: np.ndarray, ky: int, kx: int) -> np.ndarray:
+    """``mask`` has a True in the ky x kx window starting at each valid position."""
+    s = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int64)
+    np.cumsum(np.cumsum(mask, axis=0), axis=1, out=s[1:, 1:])
+    return (s[ky:, kx:] - s[:-ky, kx:] - s[ky:, :-kx] + s[:-ky, :-kx]) > 0
+
+
+def _direct(ext: np.ndarray, flipped: np.ndarray, ii, jj) -> np.ndarray:
+    """The correlation of ``ext`` with ``flipped`` at the positions (ii, jj),
+    directly; zero weights are skipped, as scipy.ndimage does (0 * NaN is not NaN there)."""
+    ky, kx = flipped.shape
+    nz = flipped != 0
+    w = flipped[nz]
+    out = np.empty(len(ii), dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for n, (i, j) in enumerate(zip(ii, jj)):
+            out[n] = (ext[i:i + ky, j:j + kx][nz] * w).sum()
+    return out
+
+
 def gabor_block_fft(block2d, ymap, xmap, kernel, cval, outputs, out_dtype):
-    """Outputs for one 2-D block by FFT: ``convolve(extended block, kernel)``, valid part."""
+    """Outputs for one 2-D block by FFT: ``convolve(extended block, kernel)``, valid part.
+
+    The FFT sees ``x - c`` (``c`` a robust centre of the block) with the
+    non-finite values and the far outliers taken out: the outliers are added
+    back directly over their own footprint, and a window that holds a NaN or
+    an infinity is computed directly from its pixels, as scipy would. So a NaN
+    or a 1e30 outlier affects exactly the windows that contain it.
+    """
     ky, kx = kernel.shape
     ext = extend_block(block2d, ymap, xmap, cval)
     H = ext.shape[0] - ky + 1
     W = ext.shape[1] - kx + 1
-    shape = (scipy.fft.next_fast_len(ext.shape[0], real=True), scipy.fft.next_fast_len(ext.shape[1], real=True))
-    X = scipy.fft.rfft2(ext, shape)
+    finite = np.isfinite(ext)
+    values = ext[finite] if not finite.all() else ext.reshape(-1)
+    c, spread = _robust_centre(values) if values.size else (0.0, 1.0)
+    with np.errstate(invalid="ignore"):
+        # most values equal (spread 0): every other value is far
+        far = finite & (np.abs(ext - c) > _FAR_SPREADS * spread)
+    n_far = int(far.sum())
+    if n_far > min(_MAX_FAR, ky * kx // 2):
+        # far values could make up much of a window (a nodata fill, a heavy tail):
+        # no single centre serves every window, so every window directly
+        cy, cx = ky // 2, kx // 2
+        parts = {}
+        with np.errstate(invalid="ignore", over="ignore"):
+            for name, k in (("real", kernel.real), ("imag", kernel.imag)):
+                full = scipy.ndimage.correlate(ext, np.ascontiguousarray(k[::-1, ::-1]), mode="constant")
+                parts[name] = full[cy:cy + H, cx:cx + W]
+    else:
+        base = np.where(finite & ~far, ext - c, 0.0)
+        shape = (scipy.fft.next_fast_len(ext.shape[0], real=True),
+                 scipy.fft.next_fast_len(ext.shape[1], real=True))
+        X = scipy.fft.rfft2(base, shape)
+        parts = {}
+        for name, k in (("real", kernel.real), ("imag", kernel.imag)):
+            if name == "imag" and not set(outputs) & {"imag", "magnitude"}:
+                continue
+            if name == "real" and not set(outputs) & {"real", "magnitude"}:
+                continue
+            part = scipy.fft.irfft2(X * scipy.fft.rfft2(k, shape), shape)[ky - 1:ky - 1 + H, kx - 1:kx - 1 + W]
+            part += c * k.sum()
+            # each far value over its own footprint: output (i, j) sees ext[i + a, j + b] * flipped[a, b]
+            kf = k[::-1, ::-1]
+            for p, q in zip(*np.nonzero(far)):
+                i0, i1 = max(0, p - ky + 1), min(H, p + 1)
+                j0, j1 = max(0, q - kx + 1), min(W, q + 1)
+                if i0 < i1 and j0 < j1:
+                    part[i0:i1, j0:j1] += (ext[p, q] - c) * kf[p - np.arange(i0, i1)][:, q - np.arange(j0, j1)]
+            bad = ~finite
+            if bad.any():  # windows with a NaN or an infinity: directly, as the reference
+                ii, jj = np.nonzero(_box_any(bad, ky, kx))
+                part[ii, jj] = _direct(ext, kf, ii, jj)
+            parts[name] = part
     out = np.empty((len(outputs), H, W), dtype=out_dtype)
-    parts = {}
-    need = set(outputs)
-    if need & {"real", "magnitude"}:
-        parts["real"] = scipy.fft.irfft2(X * scipy.fft.rfft2(kernel.real, shape), shape)[ky - 1:ky - 1 + H,
-                                                                                         kx - 1:kx - 1 + W]
-    if need & {"imag", "magnitude"}:
-        parts["imag"] = scipy.fft.irfft2(X * scipy.fft.rfft2(kernel.imag, shape), shape)[ky - 1:ky - 1 + H,
-                                                                                         kx - 1:kx - 1 + W]
     for k, name in enumerate(outputs):
         if name == "magnitude":
             out[k] = np.hypot(parts["real"], parts["imag"])
