@@ -137,6 +137,28 @@ def test_nodata_fill_values_do_not_spoil_the_valid_windows(fill, share, rng):
         np.testing.assert_allclose(s[finite], np.sqrt(ref_v[finite]), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["mask", "three-populations"])
+def test_masks_and_several_populations(kind, rng):
+    """A 0/1 mask (two populations, both exact) and data with three populations
+    far apart (a fill, values near 100, values near 1e12): every window as brute
+    force; the third population is served by direct sums, not by either centre."""
+    if kind == "mask":
+        x = np.zeros((1, 64, 70), np.float32)
+        x[:, 10:50, 20:60] = 1
+    else:
+        x = np.full((1, 64, 70), -3.4e38)
+        x[:, :, 30:] = 100 + rng.normal(size=(1, 64, 40))
+        x[:, 40:, 50:] = 1e12 + rng.normal(size=(1, 24, 20))
+    ref_m, ref_v = window_reference(np.asarray(x, np.float64), 7)
+    for a in (x, da.from_array(x, chunks=(1, 30, 33))):
+        m, v = (np.asarray(r, np.float64) for r in tp.window_stats(a, 7))
+        finite = np.abs(ref_v) < 1e30
+        np.testing.assert_allclose(m, ref_m, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(v[finite], ref_v[finite], rtol=1e-5, atol=1e-7)
+        if kind == "mask":
+            assert (v[ref_v == 0] == 0).all()
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_nan_affects_exactly_its_windows(mode, rng):
     x = rng.normal(size=(2, 19, 23))

@@ -390,7 +390,7 @@ def _tf_overload(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row, var_r
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var,
-                  lev, RL, steps, groups, o, B, Q, var, omit, S, acc, zero, eb):
+                  lev, RL, steps, groups, o, B, Q, var, omit, S, acc, zero, eb, shifts):
     """Output row i = k*wy + m of each block: the vertical window sums
     V = S_k[0] for m == 0, else S_k[m] + the sum of the first m rows of
     segment k + 1 (acc); then the window sums along x and the statistics."""
@@ -413,7 +413,7 @@ def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var,
     oc4 = (o[8], o[9], o[10], o[11]) if T >= 12 else o4
     for b in range(src.shape[0]):
         src2d = src[b]
-        c = _block_shift(src2d)
+        c = shifts[b] if shifts[b] == shifts[b] else _block_shift(src2d)
         mean_b = _take(out_mean, b)
         var_b = _take(out_var, b)
         for i in range(H):
@@ -624,19 +624,34 @@ def _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _refine(src2d, ymap, xmap, wy, wx, cval, omit, c, mean64, var64, out_mean, out_var, std):
-    """Recompute directly every window whose centred sums lost too much:
-    ``(mean - c)**2 > _RISK_RATIO * var``, i.e. the sums of squares around
-    ``c`` were mostly the distance to ``c``, not the spread of the window."""
+def _flags(mean64, var64, c):
+    """Windows whose sums around ``c`` were mostly the distance to ``c``, not the
+    window's spread: ``(mean - c)**2 > _RISK_RATIO * var`` (NaN and infinite
+    windows are what they are)."""
     H, W = mean64.shape
+    out = np.zeros((H, W), dtype=np.bool_)
     for i in range(H):
         for j in range(W):
             d = mean64[i, j] - c
             v = var64[i, j]
-            # NaN and infinite windows are what they are: nothing to refine
-            if not np.isfinite(d) or not (d * d > _RISK_RATIO * v or v < 0.0):
+            if np.isfinite(d) and (d * d > _RISK_RATIO * v or v < 0.0):
+                out[i, j] = True
+    return out
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _refine(src2d, ymap, xmap, wy, wx, cval, omit, flags, c2, mean2, var2, out_mean, out_var, std):
+    """Flagged windows from the sums around ``c2`` where those are sound, else directly."""
+    H, W = flags.shape
+    for i in range(H):
+        for j in range(W):
+            if not flags[i, j]:
                 continue
-            m, v = _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit)
+            m = mean2[i, j]
+            v = var2[i, j]
+            d = m - c2
+            if not (np.isfinite(d) and d * d <= _RISK_RATIO * v and v >= 0.0):
+                m, v = _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit)
             if out_mean is not None:
                 out_mean[i, j] = m
             if out_var is not None:
@@ -644,16 +659,26 @@ def _refine(src2d, ymap, xmap, wy, wx, cval, omit, c, mean64, var64, out_mean, o
 
 
 def _refine_at_risk(src, ymap, xmap, wy, wx, cval, omit, out_mean, out_var, std):
-    """The windows of at-risk bands that the centred sums cannot give exactly."""
+    """The windows of at-risk bands that the centred sums cannot give exactly.
+
+    Data with two populations (a nodata fill and valid pixels; a 0/1 mask)
+    gets the flagged windows from a second pass centred on them; windows that
+    neither centre serves are computed directly from their pixels.
+    """
+    stats = dict(cval=cval, omit=omit, outputs=("mean", "variance"), out_dtype=np.dtype(np.float64),
+                 _refine=False)
     for b in range(src.shape[0]):
         src2d = src[b]
         c = _block_shift(src2d)
         if not _block_risk(src2d, c):
             continue
-        # mean and variance in float64, around the same centre, to find the windows
-        Q = box_stats(src[b:b + 1], ymap, xmap, (wy, wx), cval=cval, omit=omit,
-                      outputs=("mean", "variance"), out_dtype=np.dtype(np.float64), _refine=False)
-        _refine(src2d, ymap, xmap, wy, wx, float(cval), bool(omit), c, Q[0, 0], Q[1, 0],
+        Q = box_stats(src[b:b + 1], ymap, xmap, (wy, wx), _shift=c, **stats)
+        flags = _flags(Q[0, 0], Q[1, 0], c)
+        if not flags.any():
+            continue
+        c2 = float(np.median(Q[0, 0][flags]))
+        Q2 = box_stats(src[b:b + 1], ymap, xmap, (wy, wx), _shift=c2, **stats)
+        _refine(src2d, ymap, xmap, wy, wx, float(cval), bool(omit), flags, c2, Q2[0, 0], Q2[1, 0],
                 None if out_mean is None else out_mean[b], None if out_var is None else out_var[b], std)
 
 
@@ -668,6 +693,7 @@ def box_stats(
     outputs: tuple[str, ...],
     out_dtype: np.dtype,
     _refine: bool = True,
+    _shift: float | None = None,
 ) -> np.ndarray:
     """Windowed statistics of ``block`` over its last two axes.
 
@@ -712,6 +738,7 @@ def box_stats(
         src, ymap, xmap, _contiguous_run(xmap), wy, wx, float(cval), out_mean, out_var,
         np.zeros(K * RL), RL, steps, groups, offs, B, Q, bool(want_var), bool(omit),
         np.zeros((wy, n)), np.zeros(n), np.zeros(n), np.zeros(Lx),
+        np.full(src.shape[0], np.nan if _shift is None else float(_shift)),
     )
     if want_std:
         np.sqrt(out_var, out=out_var)
