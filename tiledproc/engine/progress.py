@@ -86,6 +86,7 @@ class Progress:
         elif self.mode == "log":
             if now - self._last >= self.interval:
                 self._last = now
+                self._logged = self.done
                 log.info("%s: %s", self.label, self._line())
 
     def close(self) -> None:
@@ -95,5 +96,5 @@ class Progress:
         if self.mode == "bar":
             self.stream.write("\n")
             self.stream.flush()
-        elif self.mode == "log":
-            log.info("%s: %s", self.label, self._line())
+        elif self.mode == "log" and getattr(self, "_logged", None) != self.done:
+            log.info("%s: %s", self.label, self._line())  # the last count, unless just logged
