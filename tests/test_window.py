@@ -137,6 +137,45 @@ def test_nodata_fill_values_do_not_spoil_the_valid_windows(fill, share, rng):
         np.testing.assert_allclose(s[finite], np.sqrt(ref_v[finite]), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("case", ["half-fill", "populations-1e8-apart", "constant-far-from-centre", "std-of-a-fill"])
+def test_windows_far_from_their_blocks_centre(case, rng):
+    """Cases an adversarial review found: a fill over exactly half a block (the
+    median falls between fill and data), populations 1e8 apart (each within any
+    spread-based threshold of the next), a constant strip far from the block's
+    centre (variance must be exactly 0), and the std of a -3.4e38 fill window."""
+    size = 3
+    if case == "half-fill":
+        x = rng.normal(300, 20, (10, 10)).astype(np.float32)
+        x[:, :5] = -3.4e38
+    elif case == "populations-1e8-apart":
+        x = rng.normal(0, 1, (60, 60))
+        x[:, 20:40] += 1e8
+        x[:, 40:] += 2e8
+        size = 5
+    elif case == "constant-far-from-centre":
+        x = rng.normal(270, 140, (30, 30)).astype(np.float32)
+        x[:, 22:] = 15981.357
+        size = 5
+    else:
+        x = rng.normal(300, 20, (20, 20)).astype(np.float32)
+        x[:3] = -3.4e38
+    ref_m, ref_v = window_reference(np.asarray(x, np.float64), size)
+    ok = np.abs(ref_v) < 1e30
+    for a in (x, da.from_array(x, chunks=(7, 9)), da.from_array(x, chunks=(4, 5))):
+        m, v = (np.asarray(r, np.float64) for r in tp.window_stats(a, size))
+        np.testing.assert_allclose(m, ref_m, rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(tp.window_mean(a, size), np.float64), ref_m, rtol=1e-6)
+        np.testing.assert_allclose(v[ok], ref_v[ok], rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(np.asarray(tp.window_variance(a, size), np.float64)[ok], ref_v[ok],
+                                   rtol=1e-5, atol=1e-9)
+        s = np.asarray(tp.window_std(a, size), np.float64)
+        np.testing.assert_allclose(s[ok], np.sqrt(ref_v[ok]), rtol=1e-5, atol=1e-6)
+        if case == "constant-far-from-centre":
+            assert (v[ref_v == 0] == 0).all()
+        if case == "std-of-a-fill":
+            assert np.isfinite(s[3, 5]) and s[3, 5] > 1e38  # sqrt of a float64 variance, not of inf
+
+
 @pytest.mark.parametrize("kind", ["mask", "three-populations"])
 def test_masks_and_several_populations(kind, rng):
     """A 0/1 mask (two populations, both exact) and data with three populations

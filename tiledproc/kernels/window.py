@@ -542,54 +542,17 @@ def _tree(w: int, RL: int, L: int | None = None):
             np.array(groups, dtype=np.int64).reshape(-1, 5), offs)
 
 
-# A block is at risk when a finite value lies this many robust spreads from
-# its centre (a nodata fill of -3.4e38 among valid pixels, say); a window is
-# then recomputed directly when its sums were taken this far from its mean.
-_RISK_SPREADS = 1e3
+# A window's sums were taken around its block's centre ``c``; when they were
+# mostly the distance to ``c`` rather than the window's own spread
+# (``(mean - c)**2 > _RISK_RATIO * var``; for a mean alone
+# ``|mean - c| > _RISK_RATIO * |mean|``), float64 kept too few digits of the
+# spread (a nodata fill of -3.4e38 beside valid pixels, populations 1e8 apart,
+# a constant window far from the centre). Such windows are summed again around
+# the value at the centre of the first of them, up to _MAX_CENTRES times
+# (each pass serves one population), and directly from their own pixels after
+# that.
 _RISK_RATIO = 1e5
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def _sample_spread(src2d, c):
-    """Median absolute deviation from ``c`` of the sample ``_block_shift`` takes."""
-    H, W = src2d.shape
-    sy = max(1, H // 64)
-    sx = max(1, W // 64)
-    sample = np.empty(((H + sy - 1) // sy) * ((W + sx - 1) // sx))
-    n = 0
-    for i in range(0, H, sy):
-        for j in range(0, W, sx):
-            v = np.float64(src2d[i, j])
-            if np.isfinite(v):
-                sample[n] = abs(v - c)
-                n += 1
-    return np.median(sample[:n]) if n else 0.0
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def _finite_range(src2d):
-    lo = np.inf
-    hi = -np.inf
-    for i in range(src2d.shape[0]):
-        row = src2d[i]
-        for j in range(src2d.shape[1]):
-            v = row[j]
-            if v - v == 0:  # finite
-                lo = min(lo, v)
-                hi = max(hi, v)
-    return lo, hi
-
-
-def _block_risk(src2d, c) -> bool:
-    """True when some finite value lies more than _RISK_SPREADS robust spreads
-    (median absolute deviation of the sample) from the centre ``c``."""
-    lo, hi = src2d.min(), src2d.max()  # SIMD; NaN or infinity: count the finite ones
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        lo, hi = _finite_range(src2d)
-        if hi < lo:
-            return False
-    far = max(float(hi) - c, c - float(lo))
-    return far > _RISK_SPREADS * _sample_spread(src2d, c)
+_MAX_CENTRES = 3
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -624,62 +587,81 @@ def _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _flags(mean64, var64, c):
-    """Windows whose sums around ``c`` were mostly the distance to ``c``, not the
-    window's spread: ``(mean - c)**2 > _RISK_RATIO * var`` (NaN and infinite
-    windows are what they are)."""
-    H, W = mean64.shape
-    out = np.zeros((H, W), dtype=np.bool_)
-    for i in range(H):
-        for j in range(W):
-            d = mean64[i, j] - c
-            v = var64[i, j]
-            if np.isfinite(d) and (d * d > _RISK_RATIO * v or v < 0.0):
-                out[i, j] = True
-    return out
+def _unsound(m, v, c, has_var):
+    """Were the sums of this window (mean m, variance v, around c) mostly the distance to c?"""
+    d = m - c
+    if not np.isfinite(d):
+        return False  # NaN and infinite windows are what they are
+    if has_var:
+        if v != v:
+            return False
+        return d * d > _RISK_RATIO * v or v < 0.0 or v == np.inf
+    return abs(d) > _RISK_RATIO * abs(m)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _refine(src2d, ymap, xmap, wy, wx, cval, omit, flags, c2, mean2, var2, out_mean, out_var, std):
-    """Flagged windows from the sums around ``c2`` where those are sound, else directly."""
+def _flag(mean2d, var2d, std, c):
+    H, W = mean2d.shape
+    flags = np.zeros((H, W), dtype=np.bool_)
+    for i in range(H):
+        for j in range(W):
+            v = 0.0
+            if var2d is not None:
+                v = np.float64(var2d[i, j])
+                if std:
+                    v = v * v
+            flags[i, j] = _unsound(np.float64(mean2d[i, j]), v, c, var2d is not None)
+    return flags
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _serve(flags, c, mean64, var64, out_mean, out_var, std):
+    """Flagged windows whose sums around ``c`` are sound: written, unflagged."""
     H, W = flags.shape
     for i in range(H):
         for j in range(W):
-            if not flags[i, j]:
-                continue
-            m = mean2[i, j]
-            v = var2[i, j]
-            d = m - c2
-            if not (np.isfinite(d) and d * d <= _RISK_RATIO * v and v >= 0.0):
+            if flags[i, j] and not _unsound(mean64[i, j], var64[i, j], c, True):
+                _put(out_mean, out_var, std, i, j, mean64[i, j], var64[i, j])
+                flags[i, j] = False
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _direct_rest(src2d, ymap, xmap, wy, wx, cval, omit, flags, out_mean, out_var, std):
+    H, W = flags.shape
+    for i in range(H):
+        for j in range(W):
+            if flags[i, j]:
                 m, v = _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit)
-            if out_mean is not None:
-                out_mean[i, j] = m
-            if out_var is not None:
-                out_var[i, j] = np.sqrt(v) if std else v
+                _put(out_mean, out_var, std, i, j, m, v)
 
 
-def _refine_at_risk(src, ymap, xmap, wy, wx, cval, omit, out_mean, out_var, std):
-    """The windows of at-risk bands that the centred sums cannot give exactly.
+@njit(nogil=True, cache=True, error_model="numpy")
+def _put(out_mean, out_var, std, i, j, m, v):
+    out_mean[i, j] = m
+    if out_var is not None:
+        out_var[i, j] = np.sqrt(v) if std else v
 
-    Data with two populations (a nodata fill and valid pixels; a 0/1 mask)
-    gets the flagged windows from a second pass centred on them; windows that
-    neither centre serves are computed directly from their pixels.
-    """
+
+def _refine_windows(src, ymap, xmap, wy, wx, cval, omit, out_mean, out_var, std):
+    """Every window whose centred sums were unsound, summed again (see _RISK_RATIO)."""
     stats = dict(cval=cval, omit=omit, outputs=("mean", "variance"), out_dtype=np.dtype(np.float64),
                  _refine=False)
     for b in range(src.shape[0]):
         src2d = src[b]
-        c = _block_shift(src2d)
-        if not _block_risk(src2d, c):
-            continue
-        Q = box_stats(src[b:b + 1], ymap, xmap, (wy, wx), _shift=c, **stats)
-        flags = _flags(Q[0, 0], Q[1, 0], c)
-        if not flags.any():
-            continue
-        c2 = float(np.median(Q[0, 0][flags]))
-        Q2 = box_stats(src[b:b + 1], ymap, xmap, (wy, wx), _shift=c2, **stats)
-        _refine(src2d, ymap, xmap, wy, wx, float(cval), bool(omit), flags, c2, Q2[0, 0], Q2[1, 0],
-                None if out_mean is None else out_mean[b], None if out_var is None else out_var[b], std)
+        var_b = None if out_var is None else out_var[b]
+        flags = _flag(out_mean[b], var_b, std, _block_shift(src2d))
+        for _ in range(_MAX_CENTRES):
+            if not flags.any():
+                break
+            i, j = np.unravel_index(int(np.argmax(flags)), flags.shape)
+            yi, xj = ymap[i + wy // 2], xmap[j + wx // 2]
+            centre = float(src2d[yi, xj]) if yi >= 0 and xj >= 0 else cval
+            if not np.isfinite(centre):
+                break
+            Q = box_stats(src[b:b + 1], ymap, xmap, (wy, wx), _shift=centre, **stats)
+            _serve(flags, centre, Q[0, 0], Q[1, 0], out_mean[b], var_b, std)
+        if flags.any():
+            _direct_rest(src2d, ymap, xmap, wy, wx, float(cval), bool(omit), flags, out_mean[b], var_b, std)
 
 
 def box_stats(
@@ -721,8 +703,14 @@ def box_stats(
     want_var = want_std or "variance" in outputs
     if want_std and "variance" in outputs:
         raise ValueError("ask for either variance or std from one kernel call")
-    out = np.empty((len(outputs), src.shape[0], H, W), dtype=out_dtype)
+    # the checks of _refine_windows need the mean of every window: kept in one
+    # more slot when only a spread is asked for
+    extra = int(_refine and not want_mean)
+    out = np.empty((len(outputs) + extra, src.shape[0], H, W), dtype=out_dtype)
     index = {name: k for k, name in enumerate(outputs)}
+    if extra:
+        index["mean"] = len(outputs)
+        want_mean = True
     out_mean = out[index["mean"]] if want_mean else None
     k_spread = index.get("std", index.get("variance"))
     out_var = out[k_spread] if want_var else None
@@ -743,5 +731,7 @@ def box_stats(
     if want_std:
         np.sqrt(out_var, out=out_var)
     if _refine and H > 0 and W > 0:
-        _refine_at_risk(src, ymap, xmap, wy, wx, float(cval), bool(omit), out_mean, out_var, want_std)
+        _refine_windows(src, ymap, xmap, wy, wx, float(cval), bool(omit), out_mean, out_var, want_std)
+    if extra:
+        out = out[:len(outputs)]
     return out.reshape((len(outputs),) + lead + (H, W))
