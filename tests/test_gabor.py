@@ -173,7 +173,7 @@ def test_bad_part():
         tp.gabor_bank(np.zeros((5, 5)), [], [0.0])
 
 
-@pytest.mark.parametrize("case", ["nan", "inf", "outlier", "fill", "nan-cval", "offset"])
+@pytest.mark.parametrize("case", ["nan", "inf", "outlier", "fill", "half-fill", "nan-wide", "nan-cval", "offset"])
 def test_nan_inf_and_outliers_stay_in_their_windows(case, rng):
     """The FFT path (rotated anisotropic kernel) against scipy's direct convolution:
     a NaN or an infinity affects exactly the windows that contain it (zero weights
@@ -190,6 +190,11 @@ def test_nan_inf_and_outliers_stay_in_their_windows(case, rng):
         y[20, 20] = 1e30
     elif case == "fill":
         y[:, :35] = -3.4e38
+    elif case == "half-fill":  # the block's median falls between fill and data
+        y[:, :30] = -3.4e38
+    elif case == "nan-wide":  # n_stds=6: weights below DBL_EPSILON, which scipy leaves out
+        y[25, 30] = np.nan
+        kw["n_stds"] = 6
     elif case == "nan-cval":
         mode, cval = "constant", np.nan
     else:

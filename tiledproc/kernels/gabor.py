@@ -194,18 +194,23 @@ def extend_block(block2d: np.ndarray, ymap: np.ndarray, xmap: np.ndarray, cval: 
 # 1e30 outlier, a -3.4e38 fill) are kept out of the FFT and added directly:
 # an FFT spreads its rounding, eps * max|x|, over the whole block.
 _FAR_SPREADS = 1e3
+# scipy.ndimage leaves out weights of magnitude <= DBL_EPSILON (so 0 * NaN,
+# or 1e-17 * NaN, does not spread a NaN there); the direct sums do the same.
+_TINY = np.finfo(np.float64).eps
 # Beyond this many such values the whole block is convolved directly.
 _MAX_FAR = 4096
 
 
-def _robust_centre(values: np.ndarray) -> tuple[float, float]:
-    """Median of a regular sample of ``values`` and the median distance to it."""
+def _robust_centre(values: np.ndarray) -> tuple[float, float, float]:
+    """Median of a regular sample of ``values``, the median distance to it, and
+    the share of the sample within half that distance (small when the median
+    falls between two populations, as with a fill over half the block)."""
     step = max(1, values.size // 4096)
     sample = values[::step]
     c = float(np.median(sample))
     dev = np.abs(sample - c)
     spread = float(np.median(dev))
-    return c, spread
+    return c, spread, float(np.mean(dev <= 0.5 * spread))
 
 
 def _box_any(mask: np.ndarray, ky: int, kx: int) -> np.ndarray:
@@ -219,7 +224,7 @@ def _direct(ext: np.ndarray, flipped: np.ndarray, ii, jj) -> np.ndarray:
     """The correlation of ``ext`` with ``flipped`` at the positions (ii, jj),
     directly; zero weights are skipped, as scipy.ndimage does (0 * NaN is not NaN there)."""
     ky, kx = flipped.shape
-    nz = flipped != 0
+    nz = np.abs(flipped) > _TINY
     w = flipped[nz]
     out = np.empty(len(ii), dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -243,12 +248,12 @@ def gabor_block_fft(block2d, ymap, xmap, kernel, cval, outputs, out_dtype):
     W = ext.shape[1] - kx + 1
     finite = np.isfinite(ext)
     values = ext[finite] if not finite.all() else ext.reshape(-1)
-    c, spread = _robust_centre(values) if values.size else (0.0, 1.0)
+    c, spread, near = _robust_centre(values) if values.size else (0.0, 1.0, 1.0)
     with np.errstate(invalid="ignore"):
         # most values equal (spread 0): every other value is far
         far = finite & (np.abs(ext - c) > _FAR_SPREADS * spread)
     n_far = int(far.sum())
-    if n_far > min(_MAX_FAR, ky * kx // 2):
+    if n_far > min(_MAX_FAR, ky * kx // 2) or near < 0.05:
         # far values could make up much of a window (a nodata fill, a heavy tail):
         # no single centre serves every window, so every window directly
         cy, cx = ky // 2, kx // 2
@@ -271,7 +276,7 @@ def gabor_block_fft(block2d, ymap, xmap, kernel, cval, outputs, out_dtype):
             part = scipy.fft.irfft2(X * scipy.fft.rfft2(k, shape), shape)[ky - 1:ky - 1 + H, kx - 1:kx - 1 + W]
             part += c * k.sum()
             # each far value over its own footprint: output (i, j) sees ext[i + a, j + b] * flipped[a, b]
-            kf = k[::-1, ::-1]
+            kf = np.where(np.abs(k) > _TINY, k, 0.0)[::-1, ::-1]  # weights scipy uses
             for p, q in zip(*np.nonzero(far)):
                 i0, i1 = max(0, p - ky + 1), min(H, p + 1)
                 j0, j1 = max(0, q - kx + 1), min(W, q + 1)
