@@ -62,7 +62,29 @@ class TiffError(TiledprocError, ValueError):
 
 
 class ConfigError(TiledprocError, ValueError):
-    """A pipeline file is invalid: the message names the file, step and key."""
+    """A pipeline file is invalid: the message names the file, step and key.
+
+    Made by :meth:`at`, it also keeps those parts (``source``, ``table``,
+    ``key``, ``detail``), so a caller can name them its own way (the
+    one-operation commands say ``--size`` where a pipeline says
+    ``[steps.window_stats] key 'size'``).
+    """
+
+    source: str | None = None
+    table: str | None = None
+    key: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def at(cls, source: str, table: str | None, key: str | None, detail: str,
+           hint: str | None = None) -> "ConfigError":
+        where = source
+        if table:
+            where += f": [{table}]" + (f" key {key!r}" if key else "")
+        text = f"{detail.rstrip('.')} ({hint})." if hint else detail
+        e = cls(f"{where}: {text}")
+        e.source, e.table, e.key, e.detail = source, table, key, detail
+        return e
 
 
 class ClusterError(TiledprocError, RuntimeError):

@@ -8,8 +8,6 @@ schedulers.
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from ..errors import ConfigError
@@ -58,14 +56,19 @@ def _param_option(p: Param):
     return click.option(flag, p.name, type=typ, required=p.required, default=None, help=help_)
 
 
-def _as_options(message: str, step: str) -> str:
-    """``[steps.window_stats] key 'size'`` -> ``--size`` in a pipeline message."""
-    message = re.sub(rf"\[steps\.{re.escape(step)}\] key '(\w+)'",
-                     lambda m: "--" + m.group(1).replace("_", "-"), message)
-    message = message.replace(f"[steps.{step}]: ", "")
-    message = re.sub(r" \(add an \[inputs?[.\w]*\.synth\] table[^)]*\)", "", message)
-    return re.sub(r"\[inputs?(?:\.(\w+))?\] key 'path'",
-                  lambda m: f"--{m.group(1)}" if m.group(1) else "INPUT", message)
+def _as_options(e: ConfigError, step: str) -> ConfigError:
+    """The error named as the command's options: ``--size``, ``--labels``, ``INPUT``."""
+    if e.table is None:
+        return e
+    if e.table == f"steps.{step}":
+        name = e.key and "--" + e.key.replace("_", "-")
+    elif e.table in ("input", "inputs.input"):
+        name = "INPUT" if e.key == "path" else f"--{e.key}"
+    elif e.table.startswith("inputs."):
+        name = "--" + e.table.split(".", 1)[1] if e.key == "path" else f"--{e.key}"
+    else:
+        return e
+    return ConfigError(f"{e.source}: {name}: {e.detail}" if name else f"{e.source}: {e.detail}")
 
 
 def _make_command(op: Operation):
@@ -89,7 +92,7 @@ def _make_command(op: Operation):
             result = run_pipeline(p, RunOptions(overwrite, resume, scheduler, cluster, progress, codec, pyramid),
                                   echo=click.echo)
         except ConfigError as e:  # name the option the user typed, not the pipeline key
-            raise ConfigError(_as_options(str(e), op.name)) from e
+            raise _as_options(e, op.name) from e
         click.echo(summary_text(result))
 
     command.__doc__ = f"{op.summary[0].upper()}{op.summary[1:]} of INPUT (a Zarr store or a TIFF).\n\n" \

@@ -110,21 +110,13 @@ class Pipeline:
     cluster: dict = field(default_factory=dict)
     name: str = "pipeline"
 
-    def where(self, table: str, key: str | None = None) -> str:
-        return f"{self.source}: [{table}]" + (f" key {key!r}" if key else "")
-
 
 class _Ctx:
     def __init__(self, source: str):
         self.source = source
 
     def fail(self, table: str | None, key: str | None, message: str):
-        where = self.source
-        if table:
-            where += f": [{table}]"
-            if key:
-                where += f" key {key!r}"
-        raise ConfigError(f"{where}: {message}")
+        raise ConfigError.at(self.source, table, key, message)
 
 
 def load_pipeline(path, *, base: Path | None = None) -> Pipeline:

@@ -58,12 +58,12 @@ def _open_input(p: Pipeline, decl: InputDecl):
             if decl.chunks is not None:
                 a = a.rechunk(decl.chunks)
             return a, {}, "synth"
-        raise StoreNotFoundError(
-            f"Input store {str(decl.path)!r} does not exist (add an [{table}.synth] table to make "
-            f"a synthetic one there)."
-        )
+        raise StoreNotFoundError(f"Input store {str(decl.path)!r} does not exist.")
+    except StoreNotFoundError as e:
+        raise ConfigError.at(p.source, table, "path", str(e),
+                             hint=f"add an [{table}.synth] table to make a synthetic one there") from None
     except TiledprocError as e:
-        raise ConfigError(f"{p.where(table, 'path')}: {e}") from None
+        raise ConfigError.at(p.source, table, "path", str(e)) from None
 
 
 def _history(p: Pipeline, ref: Ref) -> tuple[list[dict], list[str]]:
@@ -111,7 +111,7 @@ def build_graph(p: Pipeline, *, codec: str | None = None) -> Graph:
                 for role, ref in step.inputs.items():
                     if role in str(e):
                         key = role
-            raise ConfigError(f"{p.where(table, key)}: {e}") from None
+            raise ConfigError.at(p.source, table, key, str(e)) from None
         for name, a in out.items():
             arrays[Ref(step.name, name)] = a
         halos[step.name] = step.op.halo(step.params)
