@@ -582,10 +582,10 @@ def _filter_cands(cand, m, pts, blo, bhi, dst):
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def _scan_parts(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck, cand2, crad_tmp,
-                oblo, obhi, Xtmp, ptmp, code, counts):
-    """_scan after cutting the box in 2**C parts at its centre: each part keeps the candidates
-    that may be nearest in it, and its points scan those, from the part's centre."""
+def _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts):
+    """Group points s..e of X (and pos) by the part of the box they fall in, cut
+    at its centre in every channel (stable). Returns the number of parts P;
+    ``counts[o]`` is then the end offset (from s) of part o."""
     C = X.shape[0]
     P = 1 << C
     for o in range(P + 1):
@@ -611,18 +611,33 @@ def _scan_parts(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck,
         for c in range(C):
             X[c, t] = Xtmp[c, t - s]
         pos[t] = ptmp[t - s]
+    return P
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def _part_box(o, C, blo, bhi, oblo, obhi):
+    """The bounds of part o of the box (bit c of o: upper half in channel c)."""
+    for c in range(C):
+        cen = 0.5 * (blo[c] + bhi[c])
+        if (o >> c) & 1:
+            oblo[c] = cen
+            obhi[c] = bhi[c]
+        else:
+            oblo[c] = blo[c]
+            obhi[c] = cen
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def _scan_parts(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck, cand2, crad_tmp,
+                oblo, obhi, Xtmp, ptmp, code, counts):
+    """_scan after cutting the box in 2**C parts at its centre: each part keeps the candidates
+    that may be nearest in it, and its points scan those, from the part's centre."""
+    P = _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts)
     start = s
     for o in range(P):
         stop = s + counts[o]
         if stop > start:
-            for c in range(C):
-                cen = 0.5 * (blo[c] + bhi[c])
-                if (o >> c) & 1:
-                    oblo[c] = cen
-                    obhi[c] = bhi[c]
-                else:
-                    oblo[c] = blo[c]
-                    obhi[c] = cen
+            _part_box(o, X.shape[0], blo, bhi, oblo, obhi)
             m2 = _filter_cands(cand, m, pts, oblo, obhi, cand2)
             _scan(X, start, stop, pos, out, perm, pts, cand2, crad_tmp, m2, oblo, obhi, crad, ccol, ck)
         start = stop
@@ -632,43 +647,12 @@ def _scan_parts(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck,
 def _scan_parts2(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck, cand2, crad_tmp,
                 oblo, obhi, Xtmp, ptmp, code, counts, cand3, oblo1, obhi1, counts1, parts_min):
     """_scan_parts one level up: parts that still have many candidates are cut again."""
-    C = X.shape[0]
-    P = 1 << C
-    for o in range(P + 1):
-        counts[o] = 0
-    for t in range(s, e):
-        o = 0
-        for c in range(C):
-            if X[c, t] >= 0.5 * (blo[c] + bhi[c]):
-                o |= 1 << c
-        code[t - s] = o
-        counts[o + 1] += 1
-    for o in range(P):
-        counts[o + 1] += counts[o]
-    # points grouped by part (stable), through the temporary buffers
-    for t in range(s, e):
-        o = code[t - s]
-        d = counts[o]
-        counts[o] += 1
-        for c in range(C):
-            Xtmp[c, d] = X[c, t]
-        ptmp[d] = pos[t]
-    for t in range(s, e):
-        for c in range(C):
-            X[c, t] = Xtmp[c, t - s]
-        pos[t] = ptmp[t - s]
+    P = _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts)
     start = s
     for o in range(P):
         stop = s + counts[o]
         if stop > start:
-            for c in range(C):
-                cen = 0.5 * (blo[c] + bhi[c])
-                if (o >> c) & 1:
-                    oblo[c] = cen
-                    obhi[c] = bhi[c]
-                else:
-                    oblo[c] = blo[c]
-                    obhi[c] = cen
+            _part_box(o, X.shape[0], blo, bhi, oblo, obhi)
             m2 = _filter_cands(cand, m, pts, oblo, obhi, cand2)
             if m2 > parts_min and stop - start > 16:
                 _scan_parts(X, start, stop, pos, out, perm, pts, cand2, m2, oblo, obhi, crad, ccol, ck,
