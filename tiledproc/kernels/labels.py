@@ -138,8 +138,9 @@ def _hash_slots(lab, slot, keys_out):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _accumulate_cf(slot, x, nslots):
-    """Sums of (C, n) pixels per slot, in one pass (C streams read side by side)."""
+def _accumulate(slot, x, nslots):
+    """Sums of (C, n) pixels per slot, in one pass (channel-last pixels come as
+    the transposed view: the same loop then reads each pixel's channels in turn)."""
     C = x.shape[0]
     sums = np.zeros((nslots, C), dtype=np.float64)
     counts = np.zeros(nslots, dtype=np.int64)
@@ -148,20 +149,6 @@ def _accumulate_cf(slot, x, nslots):
         counts[s] += 1
         for c in range(C):
             sums[s, c] += np.float64(x[c, i])
-    return sums, counts
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
-def _accumulate_cl(slot, x, nslots):
-    """Sums of (n, C) pixels per slot: pixel by pixel."""
-    C = x.shape[1]
-    sums = np.zeros((nslots, C), dtype=np.float64)
-    counts = np.zeros(nslots, dtype=np.int64)
-    for i in range(slot.shape[0]):
-        s = slot[i]
-        counts[s] += 1
-        for c in range(C):
-            sums[s, c] += np.float64(x[i, c])
     return sums, counts
 
 
@@ -192,8 +179,7 @@ def block_table(labels: np.ndarray, pixels: np.ndarray, channel_first: bool):
     else:
         keys, nslots = _hash_slots(labels, slot, np.empty(1024, dtype=labels.dtype))
         keys = keys[:nslots].astype(kdtype)
-    acc = _accumulate_cf if channel_first else _accumulate_cl
-    sums, counts = acc(slot, pixels, nslots)
+    sums, counts = _accumulate(slot, pixels if channel_first else pixels.T, nslots)
     if dense:
         present = np.flatnonzero(counts)
         keys = kdtype.type(lo) + present.astype(kdtype)  # lo + offset <= max: no overflow
