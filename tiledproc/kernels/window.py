@@ -556,9 +556,9 @@ _MAX_CENTRES = 3
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit):
-    """Mean and population variance of one window, two passes over its own
-    pixels in float64 (NaN if it has none, or any NaN unless ``omit``)."""
+def _window_sum(src2d, ymap, xmap, i, j, wy, wx, cval, omit, m):
+    """Count of the window's values (non-NaN ones with ``omit``) and the sum of
+    ``v`` (m is None) or of ``(v - m)**2``, in float64."""
     n = 0
     s = 0.0
     for r in range(wy):
@@ -568,22 +568,22 @@ def _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit):
             v = np.float64(src2d[yi, xj]) if yi >= 0 and xj >= 0 else cval
             if omit and v != v:
                 continue
+            if m is not None:
+                v = (v - m) * (v - m)
             s += v
             n += 1
+    return n, s
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit):
+    """Mean and population variance of one window, two passes over its own
+    pixels in float64 (NaN if it has none, or any NaN unless ``omit``)."""
+    n, s = _window_sum(src2d, ymap, xmap, i, j, wy, wx, cval, omit, None)
     if n == 0:
         return np.nan, np.nan
     m = s / n
-    ss = 0.0
-    for r in range(wy):
-        yi = ymap[i + r]
-        for q in range(wx):
-            xj = xmap[j + q]
-            v = np.float64(src2d[yi, xj]) if yi >= 0 and xj >= 0 else cval
-            if omit and v != v:
-                continue
-            d = v - m
-            ss += d * d
-    return m, ss / n
+    return m, _window_sum(src2d, ymap, xmap, i, j, wy, wx, cval, omit, m)[1] / n
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
