@@ -19,6 +19,7 @@ __all__ = [
     "parse_positive_float",
     "parse_int",
     "parse_real",
+    "as_image",
 ]
 
 #: Boundary modes of every windowed operation, with scipy.ndimage's meaning.
@@ -103,3 +104,28 @@ def parse_spatial_ndim(a, name: str = "image", minimum: int = 2) -> None:
             f"Expected {name} to have at least {minimum} dimensions (..., y, x), "
             f"got shape {tuple(a.shape)} instead."
         )
+
+
+def as_image(a, name: str = "image"):
+    """``a`` as a numpy or dask array, refusing what no operation can take.
+
+    Lists and other array-likes become numpy arrays; a dask array must have
+    known chunk sizes (a halo or a stored chunk needs them), so one made by
+    boolean indexing or ``from_delayed`` without shapes is refused with the
+    fix.
+    """
+    import dask.array as da
+
+    if isinstance(a, da.Array):
+        if any(isinstance(c, float) and c != c for cs in a.chunks for c in cs):
+            raise InvalidParameterError(
+                f"Expected {name} to have known chunk sizes, got a dask array with unknown (NaN) "
+                f"chunk sizes {a.chunks} instead; call {name}.compute_chunk_sizes() first."
+            )
+        return a
+    if isinstance(a, np.ndarray):
+        return a
+    if hasattr(a, "__array__") or isinstance(a, (list, tuple)):
+        return np.asarray(a)
+    parse_spatial_ndim(a, name)  # raises the type error
+    return a

@@ -74,7 +74,8 @@ def _as_options(e: ConfigError, step: str) -> ConfigError:
 def _make_command(op: Operation):
     outs = ", ".join(f"--{o.replace('_', '-')} PATH" for o in op.outputs)
 
-    def command(input_path, chunks, overwrite, resume, scheduler, cluster, progress, codec, pyramid, **kw):
+    def command(input_path, chunks, overwrite, resume, scheduler, cluster, progress, codec, pyramid,
+                allow_incomplete, space_check, **kw):
         extra_inputs = {role: kw.pop(role) for role in op.inputs if role != "input"}
         out_paths = {o: kw.pop(f"out_{o}") for o in op.outputs}
         if not any(out_paths.values()):
@@ -89,7 +90,9 @@ def _make_command(op: Operation):
         }
         try:
             p = parse_pipeline(data, source=f"tiledproc {op.name.replace('_', '-')}")
-            result = run_pipeline(p, RunOptions(overwrite, resume, scheduler, cluster, progress, codec, pyramid),
+            result = run_pipeline(p, RunOptions(overwrite, resume, scheduler, cluster, progress, codec, pyramid,
+                                                        allow_incomplete=allow_incomplete,
+                                                        space_check=space_check),
                                   echo=click.echo)
         except ConfigError as e:  # name the option the user typed, not the pipeline key
             raise _as_options(e, op.name) from e

@@ -42,8 +42,21 @@ chunks = click.option("--chunks", metavar="B,Y,X", default=None, callback=int_tr
 pyramid = click.option("--pyramid", type=click.IntRange(0, 20), default=None,
                        help="Add this many 2x downsampled levels to every output (for viewers).")
 
+allow_incomplete = click.option("--allow-incomplete", is_flag=True, default=False,
+                                help="Use inputs whose run was interrupted (their provenance says incomplete); "
+                                     "warns. Better: finish them with --resume first.")
+allow_shell = click.option("--allow-shell", is_flag=True, default=False,
+                           help="Accept [cluster] keys of the pipeline file that become shell code in the batch "
+                                "script (job_script_prologue, job_extra_directives, python); they are shown first.")
+allow_remote_scheduler = click.option("--allow-remote-scheduler", is_flag=True, default=False,
+                                      help="Connect to a scheduler address that the pipeline file names.")
+no_space_check = click.option("--no-space-check", "space_check", flag_value=False, default=True,
+                              help="Write even when the outputs, uncompressed, exceed the target's free space "
+                                   "(for data you know compresses well).")
+
 
 def run_options(f):
-    for opt in reversed([overwrite, resume, scheduler, cluster, progress, codec, pyramid]):
+    for opt in reversed([overwrite, resume, scheduler, cluster, progress, codec, pyramid,
+                         allow_incomplete, no_space_check]):
         f = opt(f)
     return f

@@ -16,6 +16,8 @@ from . import cli, options
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; compute nothing.")
 @click.option("--job-script", "job_script_", is_flag=True, help="Print the batch script of the [cluster] section and stop.")
 @options.run_options
+@options.allow_shell
+@options.allow_remote_scheduler
 def run(pipeline, dry_run, job_script_, **kw):
     """Run PIPELINE (a TOML file), or the embedded default when none is given.
 

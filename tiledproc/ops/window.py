@@ -13,6 +13,7 @@ from .._validate import (
     parse_real,
     parse_spatial_ndim,
     parse_window_size,
+    as_image,
 )
 from ..engine.overlap import apply_overlap, is_dask
 from ..kernels.window import box_stats
@@ -21,12 +22,7 @@ __all__ = ["window_mean", "window_variance", "window_std", "window_stats"]
 
 
 def _as_array(a, name="image"):
-    if is_dask(a) or isinstance(a, np.ndarray):
-        return a
-    if hasattr(a, "__array__") or isinstance(a, (list, tuple)):
-        return np.asarray(a)
-    parse_spatial_ndim(a, name)  # raises the type error
-    return a
+    return as_image(a, name)
 
 
 def _box_kernel(block, ymap, xmap, *, size, cval, omit, outputs, out_dtype):

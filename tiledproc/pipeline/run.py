@@ -33,6 +33,14 @@ class RunOptions:
     progress: str | None = None
     codec: str | None = None
     pyramid: int | None = None
+    #: use inputs whose provenance says incomplete (with a warning)
+    allow_incomplete: bool = False
+    #: accept [cluster] keys that become shell code in a batch script (see tiledproc.engine.jobqueue)
+    allow_shell: bool = False
+    #: connect to a scheduler address named by the pipeline file itself
+    allow_remote_scheduler: bool = False
+    #: refuse outputs larger (uncompressed) than the free space of their target
+    space_check: bool = True
 
 
 @dataclass
