@@ -50,17 +50,79 @@ def test_gradient_and_hessian_equal_numpy(shape, spacing, rng):
                            chunkings=chunkings(shape, rng)[:3], rtol=1e-15, atol=0)
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_compact_hessian_equals_correlate1d(mode, rng):
-    x = rng.normal(size=(2, 11, 14))
-    hy, hx, cval = 0.5, 2.0, 1.25
+def compact_reference(x, hy, hx, mode, cval):
+    """The README's definition, in float64: ``correlate1d`` with ``[1, -2, 1] / h**2`` for
+    ``d_yy``/``d_xx``, and with ``[-1, 0, 1] / 2h`` along y, then along x, for ``d_yx``;
+    ``mode``/``cval`` at the edge of every pass (the intermediate is extended, not the input)."""
+    x = np.asarray(x, np.float64)
     kw = dict(mode=mode, cval=cval)
-    d_yy = ndi.correlate1d(x, [1.0, -2.0, 1.0], axis=-2, **kw) / hy**2
-    d_xx = ndi.correlate1d(x, [1.0, -2.0, 1.0], axis=-1, **kw) / hx**2
-    d_yx = ndi.correlate1d(ndi.correlate1d(x, [-0.5, 0, 0.5], axis=-2, **kw), [-0.5, 0, 0.5], axis=-1, **kw)
-    d_yx /= hy * hx
-    assert_chunk_invariant(lambda a: tp.hessian(a, (hy, hx), method="compact", **kw), x, (d_yy, d_yx, d_xx),
-                           chunkings=chunkings(x.shape, rng), rtol=1e-13, atol=1e-13)
+    d_yy = ndi.correlate1d(x, np.array([1.0, -2.0, 1.0]) / hy**2, axis=-2, **kw)
+    d_xx = ndi.correlate1d(x, np.array([1.0, -2.0, 1.0]) / hx**2, axis=-1, **kw)
+    d_y = ndi.correlate1d(x, np.array([-1.0, 0.0, 1.0]) / (2 * hy), axis=-2, **kw)
+    d_yx = ndi.correlate1d(d_y, np.array([-1.0, 0.0, 1.0]) / (2 * hx), axis=-1, **kw)
+    return d_yy, d_yx, d_xx
+
+
+COMPACT_CASES = [  # (mode, cval): constant with a cval far from the data, and with 0
+    ("reflect", 0.0), ("mirror", 0.0), ("nearest", 0.0), ("wrap", 0.0), ("constant", 8.0), ("constant", -3.5),
+    ("constant", 0.0),
+]
+
+
+@pytest.mark.parametrize("mode,cval", COMPACT_CASES)
+@pytest.mark.parametrize("spacing", [(0.5, 2.0), (3.0, 0.25), 1.7, (1.0, 1.0)])
+@pytest.mark.parametrize("shape", [(4, 5), (1, 7), (6, 1), (2, 11, 14), (3, 9, 13)])
+def test_compact_hessian_equals_correlate1d(shape, spacing, mode, cval, rng):
+    x = rng.normal(size=shape) * 3 + 1
+    hy, hx = (spacing, spacing) if np.isscalar(spacing) else spacing
+    ref = compact_reference(x, hy, hx, mode, cval)
+    chunks = chunkings(shape, rng) + [random_chunks(shape, rng) for _ in range(3)]
+    scale = max(1.0, max(np.abs(r).max() for r in ref))
+    assert_chunk_invariant(lambda a: tp.hessian(a, spacing, method="compact", mode=mode, cval=cval), x, ref,
+                           chunkings=chunks, rtol=1e-14, atol=1e-14 * scale)
+
+
+@pytest.mark.parametrize("mode,cval", COMPACT_CASES)
+def test_compact_reference_catches_the_mistakes(mode, cval, rng):
+    """The comparison above can fail on every output: exchanging the spacings changes d_yy and
+    d_xx, ignoring cval changes all three, and extending the middle pass of d_yx with cval / h_y
+    (issue 15) changes d_yx, on every mode that uses cval."""
+    x = rng.normal(size=(5, 6)) * 3 + 1
+    hy, hx = 0.5, 2.0
+    ref = compact_reference(x, hy, hx, mode, cval)
+    swapped = compact_reference(x, hx, hy, mode, cval)
+    assert not np.allclose(ref[0], swapped[0]) and not np.allclose(ref[2], swapped[2])
+    if mode == "constant" and cval != 0:
+        for r, z in zip(ref, compact_reference(x, hy, hx, mode, 0.0)):
+            assert not np.allclose(r, z)
+        kw = dict(mode=mode, cval=cval)
+        wrong = ndi.correlate1d(ndi.correlate1d(x, [-0.5, 0, 0.5], axis=-2, **kw), [-0.5, 0, 0.5], axis=-1, **kw)
+        assert not np.allclose(ref[1], wrong / (hy * hx))
+
+
+def test_compact_d_yx_at_the_edge_uses_cval_not_cval_over_spacing():
+    """Issue 15: with spacing != 1 the value beyond the edge in the middle pass was cval / h_y."""
+    a = np.zeros((4, 5))
+    got = tp.hessian(a, spacing=(0.5, 2.0), method="compact", mode="constant", cval=8.0)[1]
+    np.testing.assert_array_equal(got[:, 0], [-4.0, -2.0, -2.0, 0.0])
+    np.testing.assert_array_equal(got, compact_reference(a, 0.5, 2.0, "constant", 8.0)[1])
+    lazy = tp.hessian(da.from_array(a, chunks=(1, 2)), spacing=(0.5, 2.0), method="compact", mode="constant",
+                      cval=8.0)[1]
+    np.testing.assert_array_equal(lazy.compute(), got)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_compact_non_finite_values_as_correlate1d(mode, rng):
+    """correlate1d multiplies the centre by its zero weight: a NaN or an infinity there gives NaN."""
+    x = rng.normal(size=(9, 10))
+    x[4, 5], x[0, 0], x[8, 3] = np.nan, np.inf, -np.inf
+    ref = compact_reference(x, 0.5, 2.0, mode, np.nan if mode == "constant" else 0.0)
+    got = tp.hessian(da.from_array(x, chunks=(3, 4)), (0.5, 2.0), method="compact", mode=mode,
+                     cval=np.nan if mode == "constant" else 0.0)
+    for g, r in zip(got, ref):
+        g = g.compute()
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(r))
+        np.testing.assert_allclose(g, r, rtol=1e-14, atol=1e-13)
 
 
 def test_compact_is_more_accurate_on_a_smooth_field():

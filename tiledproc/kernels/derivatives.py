@@ -9,8 +9,9 @@ mode ``constant`` (-1 = beyond the edge), so a chunk edge inside the image
 uses the halo and only the true edge is one-sided.
 
 The compact variant uses the 3-point second difference ``[1, -2, 1] / h^2``
-for ``d_yy``/``d_xx`` and central differences along y then x for ``d_yx``, each
-with a boundary mode, as ``scipy.ndimage.correlate1d`` does.
+for ``d_yy``/``d_xx`` and central differences ``[-1, 0, 1] / 2h`` along y then x
+for ``d_yx``, each pass with a boundary mode, as ``scipy.ndimage.correlate1d``
+does (and in its order of operations).
 """
 
 from __future__ import annotations
@@ -131,12 +132,21 @@ def gradient_block(block2d, ymap, xmap, spacing, outputs, out_dtype):
     return out
 
 
+def _correlate3(minus, centre, plus, w_centre, w_side, antisymmetric):
+    """``correlate1d`` with the 3 weights ``(±w_side, w_centre, w_side)``, as scipy.ndimage
+    computes it: the centre times its weight (so a NaN or an infinity there gives NaN even
+    with a zero weight), plus the pair of neighbours times their common weight."""
+    pair = plus - minus if antisymmetric else plus + minus
+    return centre * w_centre + pair * w_side
+
+
 def compact_block(block2d, ymap, xmap, spacing, cval, outputs, out_dtype):
     """Compact second differences with a boundary mode (maps of radius 1, -1 = cval).
 
-    ``d_yy = correlate1d(f, [1, -2, 1], y) / hy^2``, ``d_xx`` likewise along x,
-    ``d_yx = correlate1d(correlate1d(f, [-1/2, 0, 1/2], y), [-1/2, 0, 1/2], x) / (hy hx)``
-    (the intermediate is extended by the mode, cval beyond the edge for constant).
+    ``d_yy = correlate1d(f, [1, -2, 1] / hy**2, y)``, ``d_xx`` likewise along x, and
+    ``d_yx = correlate1d(correlate1d(f, [-1, 0, 1] / (2 hy), y), [-1, 0, 1] / (2 hx), x)``:
+    the intermediate (already divided by ``2 hy``) is extended by the mode, so for
+    ``constant`` the value beyond the edge in the second pass is ``cval`` itself.
     """
     hy, hx = spacing
     ext = block2d.astype(np.float64, copy=False)[np.maximum(ymap, 0)][:, np.maximum(xmap, 0)]
@@ -144,15 +154,21 @@ def compact_block(block2d, ymap, xmap, spacing, cval, outputs, out_dtype):
     ext[:, xmap < 0] = cval
     H, W = ext.shape[0] - 2, ext.shape[1] - 2
     out = np.empty((len(outputs), H, W), dtype=out_dtype)
-    for k, name in enumerate(outputs):
-        if name == "d_yy":
-            out[k] = (ext[:-2, 1:-1] - 2.0 * ext[1:-1, 1:-1] + ext[2:, 1:-1]) / (hy * hy)
-        elif name == "d_xx":
-            out[k] = (ext[1:-1, :-2] - 2.0 * ext[1:-1, 1:-1] + ext[1:-1, 2:]) / (hx * hx)
-        elif name == "d_yx":
-            mid = 0.5 * ext[2:, :] - 0.5 * ext[:-2, :]  # along y, on every extended column
-            mid[:, xmap < 0] = cval  # the reference extends the intermediate, not the input
-            out[k] = (0.5 * mid[:, 2:] - 0.5 * mid[:, :-2]) / (hy * hx)
-        else:  # pragma: no cover - the op refuses first derivatives here
-            raise ValueError(name)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k, name in enumerate(outputs):
+            if name == "d_yy":
+                out[k] = _correlate3(ext[:-2, 1:-1], ext[1:-1, 1:-1], ext[2:, 1:-1],
+                                     -2.0 / (hy * hy), 1.0 / (hy * hy), False)
+            elif name == "d_xx":
+                out[k] = _correlate3(ext[1:-1, :-2], ext[1:-1, 1:-1], ext[1:-1, 2:],
+                                     -2.0 / (hx * hx), 1.0 / (hx * hx), False)
+            elif name == "d_yx":
+                # along y, on every extended column: the first pass of the reference
+                mid = _correlate3(ext[:-2], ext[1:-1], ext[2:], 0.0, 1.0 / (2.0 * hy), True)
+                # the reference extends this intermediate by the mode, not the input: beyond the
+                # edge it holds cval (not cval / (2 hy) - 0 as the first pass would give there)
+                mid[:, xmap < 0] = cval
+                out[k] = _correlate3(mid[:, :-2], mid[:, 1:-1], mid[:, 2:], 0.0, 1.0 / (2.0 * hx), True)
+            else:  # pragma: no cover - the op refuses first derivatives here
+                raise ValueError(name)
     return out
