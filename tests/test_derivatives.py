@@ -1,5 +1,7 @@
 """Gradient and Hessian against numpy.gradient and scipy.ndimage.correlate1d."""
 
+import re
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -170,8 +172,9 @@ def test_one_pass_and_laziness(rng):
 @pytest.mark.parametrize(
     "call,error,message",
     [
-        (lambda: tp.gradient(np.zeros((1, 5))), InvalidParameterError, r"at least 2 x 2 pixels .* got shape \(1, 5\)"),
-        (lambda: tp.gradient(np.zeros(5)), InvalidParameterError, "at least 2 dimensions"),
+        (lambda: tp.gradient(np.zeros((1, 5))), InvalidParameterError,
+         r"Expected image to have at least 2 x 2 pixels .* got shape \(1, 5\)"),
+        (lambda: tp.gradient(np.zeros(5)), InvalidParameterError, "Expected image to have at least 2 dimensions"),
         (lambda: tp.gradient(np.zeros((3, 3)), 0), InvalidParameterError, "Expected spacing to be a finite positive"),
         (lambda: tp.gradient(np.zeros((3, 3)), (1, 2, 3)), InvalidParameterError, "a number or a pair"),
         (lambda: tp.gradient(np.zeros((3, 3)), "1"), InvalidTypeError, "Expected spacing to be a real number"),
@@ -184,3 +187,55 @@ def test_one_pass_and_laziness(rng):
 def test_refusals(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def _names(text):
+    return set(re.findall(r"Expected (\w+)", text))
+
+
+@pytest.mark.parametrize(
+    "call,error,name",
+    [
+        # every operation checks what it forwards under the name its caller wrote
+        (lambda: tp.gradient_magnitude(np.zeros((3, 3)), 0), InvalidParameterError, "spacing"),
+        (lambda: tp.gradient_magnitude(np.zeros((3, 3)), np.array(1.0)), None, None),
+        (lambda: tp.gradient_magnitude(np.zeros(3)), InvalidParameterError, "image"),
+        (lambda: tp.gradient_and_hessian(np.zeros((3, 3)), (1, -1)), InvalidParameterError, "spacing"),
+        (lambda: tp.gradient_and_hessian(np.zeros((3, 3)), [1.0]), InvalidParameterError, "spacing"),
+        (lambda: tp.hessian(np.zeros((3, 3)), np.array(0.5)), None, None),  # a 0-d array is a number
+        (lambda: tp.hessian(np.zeros((3, 3)), np.zeros((2, 2)) + 1), InvalidTypeError, "spacing"),
+        (lambda: tp.hessian(np.zeros((3, 3)), method=None), InvalidParameterError, "method"),
+        (lambda: tp.hessian(np.zeros((3, 3)), method="compact", cval="x"), InvalidTypeError, "cval"),
+        (lambda: tp.hessian(np.zeros((3, 3)), method="compact", cval=True), InvalidTypeError, "cval"),
+        # mode and cval are checked for either method: a typo is not silently ignored
+        (lambda: tp.hessian(np.zeros((3, 3)), mode="edge"), InvalidParameterError, "mode"),
+        (lambda: tp.hessian(np.zeros((3, 3)), cval=[0]), InvalidTypeError, "cval"),
+        # a Python int beyond the float range is a clean error under its name, not an OverflowError
+        (lambda: tp.gradient(np.zeros((3, 3)), 10**400), InvalidParameterError, "spacing"),
+        (lambda: tp.hessian(np.zeros((3, 3)), (1, -10**5000)), InvalidParameterError, "spacing"),
+        (lambda: tp.hessian(np.zeros((3, 3)), method="compact", mode="constant", cval=10**400),
+         InvalidParameterError, "cval"),
+        (lambda: tp.hessian(np.zeros((3, 3)), cval=-(10**400)), InvalidParameterError, "cval"),
+    ],
+)
+def test_errors_name_the_callers_parameter(call, error, name):
+    if error is None:
+        call()
+        return
+    with pytest.raises(error) as info:
+        call()
+    assert _names(str(info.value)) == {name}, str(info.value)
+    assert "OverflowError" not in repr(info.value)
+
+
+def test_dask_array_of_unknown_chunk_sizes_is_refused(rng):
+    x = da.from_array(rng.normal(size=(6, 7)), chunks=3)
+    unknown = x[x[:, 0] > -10]  # boolean indexing: NaN chunk sizes along y
+    for call in (tp.gradient, tp.hessian, tp.gradient_and_hessian,
+                 lambda a: tp.hessian(a, method="compact")):
+        with pytest.raises(InvalidParameterError, match=r"Expected image to have known chunk sizes.*"
+                                                         r"compute_chunk_sizes\(\)"):
+            call(unknown)
+    # the fix the message gives works
+    got = tp.gradient(unknown.compute_chunk_sizes())
+    np.testing.assert_array_equal(got[1].compute(), np_gradient(x.compute(), 1, 1)[1])

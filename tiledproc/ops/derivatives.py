@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 
 import numpy as np
 
 from .._dtypes import float_type, kernel_input
-from .._validate import parse_mode, parse_positive_float, parse_real, parse_spatial_ndim
+from .._validate import as_image, parse_mode, parse_positive_float, parse_real, parse_spatial_ndim
 from ..engine.overlap import apply_overlap
 from ..errors import InvalidParameterError
 from ..kernels.derivatives import OUTPUTS, compact_block, gradient_block
-from .window import _as_array
 
 __all__ = ["gradient", "hessian", "gradient_magnitude", "gradient_and_hessian"]
 
 
+def _float(parse, value, name):
+    """``parse(value, name)``, with a number too large for a float (``10**400``) refused
+    under its name rather than as an OverflowError."""
+    try:
+        return parse(value, name)
+    except OverflowError:
+        what = (f"an integer of {math.floor(math.log10(abs(value))) + 1} digits"
+                if isinstance(value, numbers.Integral) else f"a {type(value).__name__} too large")
+        raise InvalidParameterError(
+            f"Expected {name} to be a finite number, got {what} instead (beyond the float range)."
+        ) from None
+
+
 def _parse_spacing(spacing) -> tuple[float, float]:
+    if isinstance(spacing, np.ndarray) and spacing.ndim == 0:
+        spacing = spacing[()]
     if isinstance(spacing, (tuple, list, np.ndarray)):
         values = list(spacing)
         if len(values) != 2:
@@ -25,7 +41,13 @@ def _parse_spacing(spacing) -> tuple[float, float]:
             )
     else:
         values = [spacing, spacing]
-    return tuple(parse_positive_float(v, "spacing") for v in values)
+    return tuple(_float(parse_positive_float, v, "spacing") for v in values)
+
+
+def _parse_method(method):
+    if method not in ("gradient", "compact"):
+        raise InvalidParameterError(f"Expected method to be 'gradient' or 'compact', got {method!r} instead.")
+    return method
 
 
 def _per_block(block, ymap, xmap, *, kernel, outputs, out_dtype, **kw):
@@ -38,14 +60,19 @@ def _per_block(block, ymap, xmap, *, kernel, outputs, out_dtype, **kw):
 
 
 def _derivatives(a, spacing, outputs, method="gradient", mode="reflect", cval=0.0):
-    a = _as_array(a)
-    parse_spatial_ndim(a)
+    """Validate every parameter under the name the caller used, then run one pass."""
+    a = as_image(a, "image")
+    parse_spatial_ndim(a, "image")
     out_dtype = float_type(a.dtype)
     hy, hx = _parse_spacing(spacing)
+    method = _parse_method(method)
+    # mode and cval are checked for either method (a typo is an error, not a silent no-op)
+    mode = parse_mode(mode, "mode")
+    cval = _float(parse_real, cval, "cval")
     if method == "gradient":
         if min(a.shape[-2:]) < 2:
             raise InvalidParameterError(
-                f"Expected an image of at least 2 x 2 pixels (numpy.gradient needs two samples along "
+                f"Expected image to have at least 2 x 2 pixels (numpy.gradient needs two samples along "
                 f"each axis), got shape {tuple(a.shape)} instead."
             )
         second = any(o in ("d_yy", "d_yx", "d_xx") for o in outputs)
@@ -55,19 +82,11 @@ def _derivatives(a, spacing, outputs, method="gradient", mode="reflect", cval=0.
         return apply_overlap(kernel, a, radius=(r, r), mode="constant", n_outputs=len(outputs),
                              dtype=out_dtype, name="derivatives-" + "-".join(outputs),
                              token_parts=("gradient", hy, hx))
-    mode = parse_mode(mode)
-    cval = parse_real(cval, "cval")
     kernel = functools.partial(_per_block, kernel=compact_block, outputs=outputs, out_dtype=out_dtype,
                                spacing=(hy, hx), cval=cval)
     return apply_overlap(kernel, a, radius=(1, 1), mode=mode, n_outputs=len(outputs), dtype=out_dtype,
                          name="compact-" + "-".join(outputs),
                          token_parts=("compact", hy, hx, np.float64(cval).tobytes()))
-
-
-def _parse_method(method):
-    if method not in ("gradient", "compact"):
-        raise InvalidParameterError(f"Expected method to be 'gradient' or 'compact', got {method!r} instead.")
-    return method
 
 
 def gradient(a, spacing=1.0):
@@ -124,14 +143,20 @@ def hessian(a, spacing=1.0, *, method="gradient", mode="reflect", cval=0.0):
         ``'compact'``: the 3-point second difference ``[1, -2, 1] / h**2`` (more
         accurate: no 2h stencil) for ``d_yy``/``d_xx``, and central differences
         along y then x for ``d_yx``, with ``mode``/``cval`` at the edge, as
-        ``scipy.ndimage.correlate1d``.
+        ``scipy.ndimage.correlate1d``: ``d_yx = correlate1d(correlate1d(a, [-1, 0, 1] / (2 hy),
+        axis=-2), [-1, 0, 1] / (2 hx), axis=-1)``, each pass extended by ``mode`` (so for
+        ``constant`` the intermediate is ``cval`` beyond the edge).
+    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}
+        The boundary of ``'compact'``; checked for either method.
+    cval : float
+        The value beyond the edge for ``mode='constant'`` (may be NaN).
 
     Returns
     -------
     d_yy, d_yx, d_xx : (..., M, N) arrays of dtype ``np.result_type(a.dtype, np.float32)``
     """
     outputs = ("d_yy", "d_yx", "d_xx")
-    return tuple(_derivatives(a, spacing, outputs, _parse_method(method), mode, cval))
+    return tuple(_derivatives(a, spacing, outputs, method, mode, cval))
 
 
 def gradient_and_hessian(a, spacing=1.0):
