@@ -247,3 +247,178 @@ def test_a_step_no_output_uses_is_reported(tmp_path, caplog):
     assert "[steps.forgotten] is not used by any output, so it will not run" in caplog.text
     assert 'from = "forgotten.mean"' in caplog.text
     assert "[steps.used]" not in caplog.text
+
+
+# --- values checked at parse time, before any work (also before --dry-run builds the graph) ----------
+
+SYNTH = """
+    [input]
+    path = "data/scene.zarr"
+    [input.synth]
+    {synth}
+    [steps.m]
+    op = "window_mean"
+    size = 3
+    [outputs.m]
+    from = "m"
+    path = "m.zarr"
+"""
+
+
+def cli_error(path, *args) -> str:
+    """``tiledproc run PATH --dry-run``: exit 2 and one line on stderr, no traceback."""
+    from click.testing import CliRunner
+
+    from tiledproc.cli import cli
+
+    r = CliRunner().invoke(cli, ["run", str(path), "--dry-run", *args])
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tiledproc: error: "), r.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("synth,key,message", [
+    ('dtype = "foo"', "dtype", "expected float32, float64 or uint16, got 'foo'"),
+    ('dtype = "int32"', "dtype", "expected float32, float64 or uint16"),
+    ('kind = "labels"\ndtype = "uint16"\nshape = [1, 64, 64]', "dtype", "expected int32 (labels are int32)"),
+    ('kind = "noise"', "kind", "expected 'scene' or 'labels', got 'noise'"),
+    ('kind = "labels"\nshape = [3, 64, 64]', "shape", "labels have one band"),
+    ('kind = "labels"\ncell = 1', "cell", "at least 2 pixels, got 1"),
+    ('kind = "labels"\ncell = 2.5', "cell", "expected int, got 2.5"),
+    ("cell = 8", "cell", "only labels have cells"),
+    ('seed = "x"', "seed", "expected int, got 'x'"),
+    ("seed = -1", "seed", "expected an integer from 0 to 2**63 - 1, got -1"),
+    ("seed = true", "seed", "expected int, got True"),
+    ("shape = [64, 64]", "shape", "expected 3 integers"),
+    ("shape = [1, 0, 64]", "shape", "expected a list of positive integers"),
+    ("chunks = [1, 16.5, 16]", "chunks", "expected a list of positive integers"),
+    ("shape = [1, 1000000000000000000000000000000, 64]", "shape", "is out of range: integers in a pipeline file"),
+])
+def test_synthetic_input_values_are_checked(tmp_path, synth, key, message):
+    p = write(tmp_path, SYNTH.format(synth=synth.replace("\n", "\n    ")))
+    with pytest.raises(ConfigError) as e:
+        load_pipeline(p)
+    assert f"{p}: [input.synth] key '{key}': " in str(e.value) and message in str(e.value)
+    line = cli_error(p)
+    assert f"[input.synth] key '{key}'" in line and message in line
+    assert not (tmp_path / "data").exists()
+
+
+def test_synthetic_labels_and_scenes_accept_their_values(tmp_path):
+    for synth in ('kind = "labels"\ncell = 2\nshape = [1, 64, 64]\nseed = 9223372036854775807\ndtype = "int32"',
+                  'dtype = "uint16"\nshape = [2, 64, 64]\nchunks = [1, 32, 32]\nseed = 3'):
+        load_pipeline(write(tmp_path, SYNTH.format(synth=synth.replace("\n", "\n    "))))
+
+
+@pytest.mark.parametrize("path", ["", " ", ".", "./", "..", "out/..", "{base}", "{parent}"])
+def test_an_output_path_that_is_or_holds_the_pipeline_directory_is_refused(tmp_path, scene, path):
+    path = path.format(base=tmp_path, parent=tmp_path.parent)
+    text = textwrap.dedent(GOOD).replace('path = "out/mean.zarr"', f"path = {path!r}".replace("'", '"'))
+    p = tmp_path / "p.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_pipeline(p)
+    assert str(e.value).startswith(f"{p}: [outputs.mean] key 'path': ")
+    assert "out/result.zarr" in str(e.value)
+    assert "[outputs.mean] key 'path'" in cli_error(p)
+
+
+def test_an_output_path_beside_the_pipeline_is_fine(tmp_path, scene):
+    text = textwrap.dedent(GOOD).replace('path = "out/mean.zarr"', 'path = "./mean.zarr"')
+    (tmp_path / "p.toml").write_text(text)
+    assert load_pipeline(tmp_path / "p.toml").outputs["mean"].path == tmp_path / "mean.zarr"
+
+
+@pytest.mark.parametrize("run,key,message", [
+    ("pyramid = 21", "pyramid", "expected a number of levels from 0 to 20, got 21"),
+    ("pyramid = -1", "pyramid", "from 0 to 20, got -1"),
+    ("pyramid = 1.5", "pyramid", "expected int, got 1.5"),
+    ("pyramid = true", "pyramid", "expected int, got True"),
+    ("pyramid = 100000000000000000000000", "pyramid", "is out of range"),
+    ("log_interval = 5", "log_interval", "unknown key"),
+    ('scheduler = "bogus"', "scheduler", "expected threads, processes, synchronous or an address"),
+    ('cluster = "local:0"', "cluster", "expected local or local:N"),
+    ('cluster = "slurm"', "cluster", "for SLURM or PBS use a [cluster] section"),
+    ('cluster = "local:2"\nscheduler = "threads"', "cluster", "not both"),
+])
+def test_run_table_values_are_checked(tmp_path, scene, run, key, message):
+    p = write(tmp_path, GOOD + "\n[run]\n" + run + "\n")
+    with pytest.raises(ConfigError) as e:
+        load_pipeline(p)
+    assert f"{p}: [run] key '{key}': " in str(e.value) and message in str(e.value)
+    assert f"[run] key '{key}'" in cli_error(p)
+
+
+def test_run_table_accepts_its_values(tmp_path, scene):
+    for run in ("pyramid = 20", "pyramid = 0", 'cluster = "local"', 'cluster = "local:3"', 'scheduler = "sync"',
+                'scheduler = "tcp://10.1.2.3:8786"', 'codec = "zstd"\nprogress = "log"'):
+        load_pipeline(write(tmp_path, GOOD + "\n[run]\n" + run + "\n"))
+
+
+@pytest.mark.parametrize("change,key", [
+    (("size = 5", "size = 100000000000000000000000"), "size"),
+    (("size = 5", "size = -100000000000000000000000"), "size"),
+    (("size = 5", "size = [5, 100000000000000000000000]"), "size"),
+    (('mode = "mirror"', "n_colors = 100000000000000000000"), "n_colors"),
+    (('path = "scene.zarr"', 'path = "scene.zarr"\nseries = 100000000000000000000'), "series"),
+    (('path = "out/var.zarr"', 'path = "out/var.zarr"\nchunks = [1, 100000000000000000000, 16]'), "chunks"),
+])
+def test_huge_integers_are_config_errors(tmp_path, scene, change, key):
+    p = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError) as e:
+        load_pipeline(p)
+    assert f"key '{key}'" in str(e.value) and "is out of range" in str(e.value)
+    assert f"key '{key}'" in cli_error(p)
+
+
+def test_an_integer_too_long_to_read_is_a_config_error(tmp_path):
+    p = write(tmp_path, GOOD.replace("size = 5", "size = " + "9" * 5000))
+    with pytest.raises(ConfigError, match="p.toml: not a usable pipeline file: Exceeds the limit"):
+        load_pipeline(p)
+    cli_error(p)
+
+
+def test_large_op_parameters_never_crash_the_dry_run(tmp_path, scene):
+    """Within int64, bounding an operation's parameters is the operation's business: either the plan or
+    one error line naming the key, never a traceback."""
+    from click.testing import CliRunner
+
+    from tiledproc.cli import cli
+
+    p = write(tmp_path, """
+        [input]
+        path = "scene.zarr"
+        [steps.q]
+        op = "quantize"
+        n_colors = 100000000000
+        [outputs.i]
+        from = "q.indices"
+        path = "i.zarr"
+    """)
+    r = CliRunner().invoke(cli, ["run", str(p), "--dry-run"])
+    assert r.exit_code in (0, 2) and "Traceback" not in r.stderr + r.stdout
+    if r.exit_code == 2:
+        assert "[steps.q] key 'n_colors'" in r.stderr
+
+
+def test_an_operations_own_error_while_parsing_names_the_key(tmp_path, monkeypatch):
+    """An error an operation raises from resolve_params that is not one of tiledproc's is still a
+    ConfigError naming the step and the key."""
+    from dataclasses import dataclass
+
+    from tiledproc.pipeline import parse_pipeline, registry
+
+    base = registry.get_operation("window_mean")
+
+    @dataclass(frozen=True)
+    class Strict(registry.Operation):
+        def resolve_params(self, given):
+            raise OverflowError("Expected size to fit in a C long")
+
+    monkeypatch.setitem(registry.OPERATIONS, "strict_mean", Strict(
+        "strict_mean", base.summary, base.params, base.outputs, base.build, base.inputs, base.halo))
+    with pytest.raises(ConfigError, match=r"\[steps.s\] key 'size': invalid value: Expected size to fit"):
+        parse_pipeline({"input": {"path": "in.zarr"}, "steps": {"s": {"op": "strict_mean", "size": 3}},
+                        "outputs": {"m": {"from": "s", "path": "m.zarr"}}}, base=tmp_path)

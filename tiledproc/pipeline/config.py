@@ -26,15 +26,38 @@ Format::
     codec = "lz4"                # optional
 
     [run]                        # optional defaults for the command line options
-    scheduler = "threads"        # threads | processes | synchronous | tcp://host:port
+    scheduler = "threads"        # threads | processes | synchronous (an address needs
+                                 # --allow-remote-scheduler, see below)
     cluster = "local:2"          # a distributed LocalCluster of N worker processes
     progress = "auto"            # auto | bar | log | off
     overwrite = false
-    pyramid = 0                  # extra 2x pyramid levels in every output
+    pyramid = 0                  # extra 2x pyramid levels in every output (0..20)
+    codec = "lz4"                # the default codec of the outputs
 
     [cluster]                    # a SLURM/PBS cluster through dask-jobqueue
     type = "slurm"
     ...
+
+Checked here, before any work (and before ``--dry-run`` builds the graph):
+
+- every integer of the file fits in 64 bits (a larger one, or one too long
+  for Python to read, is a ConfigError naming its key, never an
+  OverflowError);
+- ``[input.synth]``: ``kind`` scene or labels; ``dtype`` float32, float64 or
+  uint16 for a scene (labels are int32); ``shape`` and ``chunks`` three
+  positive integers (labels have one band); ``cell`` >= 2 and for labels
+  only; ``seed`` an integer from 0 to 2**63 - 1;
+- an output ``path`` is not empty and neither is nor contains the pipeline
+  file's directory (``""``, ``"."``, ``".."``), which writing it would replace;
+- ``[run]``: ``scheduler`` threads, processes, synchronous or an address
+  (``tcp://host:port``), ``cluster`` local or local:N, not both; ``pyramid``
+  an integer from 0 to 20.
+
+What a file may not do without the user's consent is refused when the run
+starts (``tiledproc.pipeline.run.resolve``): a scheduler address in
+``[run]`` needs ``--allow-remote-scheduler`` (or the same ``--scheduler``),
+and the ``[cluster]`` keys that become shell code need ``--allow-shell``
+(see :mod:`tiledproc.engine.jobqueue`).
 """
 
 from __future__ import annotations
@@ -56,9 +79,14 @@ TOP_LEVEL = ("pipeline", "input", "inputs", "steps", "outputs", "run", "cluster"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 RUN_KEYS = {
     "scheduler": str, "cluster": str, "progress": str, "overwrite": bool, "pyramid": int, "codec": str,
-    "log_interval": (int, float),
 }
+SCHEDULERS = ("threads", "processes", "synchronous", "sync", "single-threaded", "threading", "multiprocessing")
+ADDRESS = re.compile(r"[a-z][a-z0-9+]*://[A-Za-z0-9_.\-\[\]:%]+")
+LOCAL_CLUSTER = re.compile(r"local(?::(\d{1,4}))?")
+MAX_PYRAMID = 20  # as --pyramid
 SYNTH_KEYS = {"kind": str, "shape": list, "dtype": str, "chunks": list, "seed": int, "cell": int}
+SYNTH_DTYPES = {"scene": ("float32", "float64", "uint16"), "labels": ("int32",)}
+MAX_INT = 2**63 - 1  # every integer of a pipeline file fits in an int64
 
 
 @dataclass(frozen=True)
@@ -132,6 +160,8 @@ def load_pipeline(path, *, base: Path | None = None) -> Pipeline:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not a text file (a pipeline is a TOML file).") from None
+    except ValueError as e:  # an integer too long for int() (sys.get_int_max_str_digits)
+        raise ConfigError(f"{p}: not a usable pipeline file: {e}.") from None
     return parse_pipeline(data, source=str(p), base=base if base is not None else p.parent)
 
 
@@ -143,6 +173,33 @@ def _check_types(ctx: _Ctx, table: str, data: dict, allowed: dict) -> None:
         if kinds is not None and (not isinstance(value, kinds) or (kinds is int and isinstance(value, bool))):
             names = kinds.__name__ if isinstance(kinds, type) else " or ".join(k.__name__ for k in kinds)
             ctx.fail(table, key, f"expected {names}, got {value!r}.")
+
+
+def _check_integers(ctx, data, table: str | None = None) -> None:
+    """Refuse integers beyond int64 anywhere in the file, naming the table and key."""
+
+    def bad(value) -> bool:
+        if isinstance(value, list):
+            return any(bad(v) for v in value if not isinstance(v, dict))
+        return isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT - 1 <= value <= MAX_INT
+
+    for key, value in data.items():
+        inner = f"{table}.{key}" if table else str(key)
+        if isinstance(value, dict):
+            _check_integers(ctx, value, inner)
+            continue
+        if isinstance(value, list):
+            for v in value:
+                if isinstance(v, dict):
+                    _check_integers(ctx, v, inner)
+        if bad(value):
+            ctx.fail(table, key, f"{_short(value)} is out of range: integers in a pipeline file must fit "
+                                 f"in 64 bits (-2**63 to 2**63 - 1).")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:40] + "..." + text[-10:]
 
 
 def _int_list(ctx, table, key, value, length=None) -> tuple[int, ...]:
@@ -160,21 +217,75 @@ def _parse_input(ctx, table: str, name: str, data, base: Path) -> InputDecl:
     _check_types(ctx, table, data, {"path": str, "chunks": list, "synth": dict, "series": int})
     if "path" not in data:
         ctx.fail(table, "path", "missing; give the Zarr store or TIFF to read.")
+    if data.get("series", 0) < 0:
+        ctx.fail(table, "series", f"expected a TIFF series number >= 0, got {data['series']!r}.")
     path = Path(data["path"]).expanduser()
     if not path.is_absolute():
         path = base / path
     chunks = _int_list(ctx, table, "chunks", data["chunks"], 3) if "chunks" in data else None
     synth = data.get("synth")
     if synth is not None:
-        _check_types(ctx, f"{table}.synth", synth, SYNTH_KEYS)
-        kind = synth.get("kind", "scene")
-        if kind not in ("scene", "labels"):
-            ctx.fail(f"{table}.synth", "kind", f"expected 'scene' or 'labels', got {kind!r}.")
-        if "shape" in synth:
-            _int_list(ctx, f"{table}.synth", "shape", synth["shape"], 3)
-        if "chunks" in synth:
-            _int_list(ctx, f"{table}.synth", "chunks", synth["chunks"], 3)
+        _check_synth(ctx, f"{table}.synth", synth)
     return InputDecl(name, path, chunks, synth, data.get("series", 0))
+
+
+def _check_synth(ctx, table: str, synth: dict) -> None:
+    """Everything synth_scene / synth_labels would refuse, named here before any work."""
+    _check_types(ctx, table, synth, SYNTH_KEYS)
+    kind = synth.get("kind", "scene")
+    if kind not in SYNTH_DTYPES:
+        ctx.fail(table, "kind", f"expected 'scene' or 'labels', got {kind!r}.")
+    dtypes = SYNTH_DTYPES[kind]
+    if "dtype" in synth and synth["dtype"] not in dtypes:
+        expected = "int32 (labels are int32)" if kind == "labels" else ", ".join(dtypes[:-1]) + f" or {dtypes[-1]}"
+        ctx.fail(table, "dtype", f"expected {expected}, got {synth['dtype']!r}.")
+    if "shape" in synth:
+        shape = _int_list(ctx, table, "shape", synth["shape"], 3)
+        if kind == "labels" and shape[0] != 1:
+            ctx.fail(table, "shape", f"labels have one band: expected [1, rows, columns], got {synth['shape']!r}.")
+    if "chunks" in synth:
+        _int_list(ctx, table, "chunks", synth["chunks"], 3)
+    if "cell" in synth:
+        if kind != "labels":
+            ctx.fail(table, "cell", "only labels have cells; remove it, or set kind = 'labels'.")
+        if synth["cell"] < 2:
+            ctx.fail(table, "cell", f"expected a cell size of at least 2 pixels, got {synth['cell']!r}.")
+    if "seed" in synth and not 0 <= synth["seed"] <= MAX_INT:
+        ctx.fail(table, "seed", f"expected an integer from 0 to 2**63 - 1, got {synth['seed']!r}.")
+
+
+def _check_output_path(ctx, table: str, raw: str, path: Path, base: Path) -> None:
+    """An output is replaced on --overwrite: never the pipeline's directory or one containing it."""
+    if not raw.strip():
+        ctx.fail(table, "path", "empty; give the store to write, such as \"out/result.zarr\".")
+    home = Path(base).resolve()
+    target = Path(path).resolve()
+    if target == home or target in home.parents:
+        what = "is" if target == home else "contains"
+        ctx.fail(table, "path", f"{raw!r} {what} the pipeline file's directory ({home}), which writing the output "
+                                f"would replace; give a new store such as \"out/result.zarr\".")
+
+
+def _check_run(ctx, run: dict) -> None:
+    _check_types(ctx, "run", run, RUN_KEYS)
+    if run.get("progress", "auto") not in ("auto", "bar", "log", "off"):
+        ctx.fail("run", "progress", f"expected auto, bar, log or off, got {run['progress']!r}.")
+    if "codec" in run and run["codec"] not in CODECS:
+        ctx.fail("run", "codec", f"expected one of {', '.join(repr(c) for c in CODECS)}, got {run['codec']!r}.")
+    if not 0 <= run.get("pyramid", 0) <= MAX_PYRAMID:
+        ctx.fail("run", "pyramid", f"expected a number of levels from 0 to {MAX_PYRAMID}, got {run['pyramid']!r}.")
+    scheduler = run.get("scheduler")
+    if scheduler is not None and scheduler not in SCHEDULERS and not ADDRESS.fullmatch(scheduler):
+        ctx.fail("run", "scheduler", f"expected threads, processes, synchronous or an address such as "
+                                     f"tcp://host:8786, got {scheduler!r}.")
+    cluster = run.get("cluster")
+    if cluster is not None:
+        m = LOCAL_CLUSTER.fullmatch(cluster)
+        if not m or (m.group(1) is not None and int(m.group(1)) < 1):
+            ctx.fail("run", "cluster", f"expected local or local:N (N >= 1 worker processes), got {cluster!r}; "
+                                       f"for SLURM or PBS use a [cluster] section.")
+        if scheduler is not None:
+            ctx.fail("run", "cluster", "give scheduler or cluster, not both.")
 
 
 def _parse_ref(ctx, table, key, value, known: dict[str, tuple[str, ...] | None]) -> Ref:
@@ -208,6 +319,7 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
     for key in data:
         if key not in TOP_LEVEL:
             ctx.fail(None, None, f"unknown table [{key}]; expected {', '.join(f'[{t}]' for t in TOP_LEVEL)}.")
+    _check_integers(ctx, data)
     meta = data.get("pipeline", {})
     if not isinstance(meta, dict):
         ctx.fail("pipeline", None, "expected a table.")
@@ -268,6 +380,8 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
             ctx.fail(table, key, f"missing; {opname} requires it ({op.param(key).help}).")
         except TiledprocError as e:
             ctx.fail(table, getattr(e, "key", None) or which_key(given, e), str(e))
+        except (ValueError, TypeError, ArithmeticError) as e:  # an operation's own check, not one of ours
+            ctx.fail(table, getattr(e, "key", None) or which_key(given, e), f"invalid value: {e}")
         steps[name] = StepDecl(name, op, params, refs, raw)
         known[name] = op.outputs
 
@@ -295,6 +409,7 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
         path = Path(raw["path"]).expanduser()
         if not path.is_absolute():
             path = base / path
+        _check_output_path(ctx, table, raw["path"], path, base)
         chunks = _int_list(ctx, table, "chunks", raw["chunks"], 3) if "chunks" in raw else None
         outputs[name] = OutputDecl(name, ref, path, raw.get("codec"), chunks)
 
@@ -303,13 +418,7 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
     run = data.get("run", {})
     if not isinstance(run, dict):
         ctx.fail("run", None, "expected a table.")
-    _check_types(ctx, "run", run, RUN_KEYS)
-    if run.get("progress", "auto") not in ("auto", "bar", "log", "off"):
-        ctx.fail("run", "progress", f"expected auto, bar, log or off, got {run['progress']!r}.")
-    if "codec" in run and run["codec"] not in CODECS:
-        ctx.fail("run", "codec", f"expected one of {', '.join(repr(c) for c in CODECS)}, got {run['codec']!r}.")
-    if run.get("pyramid", 0) < 0:
-        ctx.fail("run", "pyramid", f"expected a number of levels >= 0, got {run['pyramid']!r}.")
+    _check_run(ctx, run)
     cluster = data.get("cluster", {})
     if not isinstance(cluster, dict):
         ctx.fail("cluster", None, "expected a table.")
