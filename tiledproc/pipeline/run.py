@@ -60,17 +60,35 @@ def default_pipeline() -> Pipeline:
 
 
 def resolve(p: Pipeline, opts: RunOptions) -> tuple[SchedulerSpec, dict]:
+    """The scheduler and settings of a run: the command line, else the pipeline's [run], else defaults.
+
+    What a pipeline file may not do on its own is refused here, before any
+    work: name a scheduler address (``--allow-remote-scheduler``, or the
+    same address given as ``--scheduler``), or put shell code into the batch
+    scripts of its ``[cluster]`` (``--allow-shell``; see
+    :mod:`tiledproc.engine.jobqueue`).
+    """
     run = p.run
     scheduler, cluster = opts.scheduler, opts.cluster
     if scheduler is None and cluster is None:
         scheduler, cluster = run.get("scheduler"), run.get("cluster")
+        if scheduler and "://" in scheduler and not opts.allow_remote_scheduler:
+            raise ConfigError.at(
+                p.source, "run", "scheduler",
+                f"{scheduler!r} is the address of a dask scheduler; the tasks, and the data they read and "
+                f"write, would go to whatever runs there, so a pipeline file may not choose it on its own",
+                hint=f"pass --allow-remote-scheduler, or give the address yourself with --scheduler {scheduler}",
+            )
     spec = parse_scheduler(scheduler, cluster, cluster_config=p.cluster if not (scheduler or cluster) else None)
+    if spec.kind == "jobqueue":
+        from ..engine.jobqueue import check_shell_keys
+
+        check_shell_keys(p.cluster, p.source, allow_shell=opts.allow_shell)
     settings = {
         "overwrite": opts.overwrite if opts.overwrite is not None else run.get("overwrite", False),
         "progress": opts.progress or run.get("progress", "auto"),
         "codec": opts.codec or run.get("codec"),
         "pyramid": opts.pyramid if opts.pyramid is not None else run.get("pyramid", 0),
-        "log_interval": run.get("log_interval", 10.0),
     }
     return spec, settings
 
