@@ -128,7 +128,7 @@ _WORD = r"[A-Za-z0-9_][A-Za-z0-9_.+\-]*"
 _VAR = r"\$[A-Za-z_][A-Za-z0-9_]*|\$\{[A-Za-z_][A-Za-z0-9_]*\}"
 #: keys pasted into the script unquoted: (pattern, what it allows)
 PATTERNS = {
-    "job_name": (re.compile(rf"{_WORD}"), "letters, digits and _ . + - (not first), at most 64"),
+    "job_name": (re.compile(rf"{_WORD}"), "at most 64 letters, digits and _ . + - (not starting with . + -)"),
     "queue": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+,@\-]*"), "letters, digits and _ . + , @ -"),
     "account": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+@\-]*"), "letters, digits and _ . + @ -"),
     "interface": (re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*"), "a network interface name such as ib0"),
