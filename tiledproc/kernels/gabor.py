@@ -267,12 +267,18 @@ def gabor_block_fft(block2d, ymap, xmap, kernel, cval, outputs, out_dtype):
         shape = (scipy.fft.next_fast_len(ext.shape[0], real=True),
                  scipy.fft.next_fast_len(ext.shape[1], real=True))
         X = scipy.fft.rfft2(base, shape)
+        del base  # scratch: at most a few arrays of the padded block's size at a time
         parts = {}
         for name, k in (("real", kernel.real), ("imag", kernel.imag)):
             if name not in outputs and "magnitude" not in outputs:
                 continue  # a part no output needs
-            part = scipy.fft.irfft2(X * scipy.fft.rfft2(k, shape), shape)[ky - 1:ky - 1 + H, kx - 1:kx - 1 + W]
+            # a copy of the valid part, so that the padded product is freed at once
+            part = scipy.fft.irfft2(X * scipy.fft.rfft2(k, shape), shape)[ky - 1:ky - 1 + H, kx - 1:kx - 1 + W].copy()
             part += c * k.sum()
+            bad = ~finite
+            if not (n_far or bad.any()):
+                parts[name] = part
+                continue  # no weights needed beyond the transform (no kernel-sized copy)
             # each far value over its own footprint: output (i, j) sees ext[i + a, j + b] * flipped[a, b]
             kf = np.where(np.abs(k) > _TINY, k, 0.0)[::-1, ::-1]  # weights scipy uses
             for p, q in zip(*np.nonzero(far)):
@@ -280,7 +286,6 @@ def gabor_block_fft(block2d, ymap, xmap, kernel, cval, outputs, out_dtype):
                 j0, j1 = max(0, q - kx + 1), min(W, q + 1)
                 if i0 < i1 and j0 < j1:
                     part[i0:i1, j0:j1] += (ext[p, q] - c) * kf[p - np.arange(i0, i1)][:, q - np.arange(j0, j1)]
-            bad = ~finite
             if bad.any():  # windows with a NaN or an infinity: directly, as the reference
                 ii, jj = np.nonzero(_box_any(bad, ky, kx))
                 part[ii, jj] = _direct(ext, kf, ii, jj)
