@@ -1,5 +1,8 @@
 """Gabor kernels and responses against scikit-image, on awkward chunkings."""
 
+import re
+import tracemalloc
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -8,7 +11,7 @@ from skimage.filters import gabor_kernel as sk_gabor_kernel
 
 import tiledproc as tp
 from tiledproc.errors import InvalidParameterError, InvalidTypeError
-from tiledproc.testing import assert_chunk_invariant, random_chunks, window_reference
+from tiledproc.testing import assert_chunk_invariant, pad_like_scipy, random_chunks, window_reference
 
 from .conftest import raise_if_dask_computes
 
@@ -157,7 +160,7 @@ def test_response_peaks_at_matched_frequency_and_orientation():
         ({"frequency": 0.1, "bandwidth": -1}, InvalidParameterError, "Expected bandwidth to be a finite positive"),
         ({"frequency": 0.1, "theta": np.inf}, InvalidParameterError, "Expected theta to be finite"),
         ({"frequency": "0.1"}, InvalidTypeError, "Expected frequency to be a real number"),
-        ({"frequency": 1e-5}, InvalidParameterError, "lower n_stds or sigma_x/sigma_y"),
+        ({"frequency": 1e-5}, InvalidParameterError, r"frequency=1e-05 .* a kernel of 337305 x 337305 pixels"),
         ({"frequency": 0.1, "mode": "edge"}, InvalidParameterError, "Expected mode to be one of"),
     ],
 )
@@ -207,3 +210,205 @@ def test_nan_inf_and_outliers_stay_in_their_windows(case, rng):
             ok = np.isfinite(ref) & (np.abs(ref) < 1e20)  # fill-dominated windows: both are rounding
             scale = 1 + np.abs(y[np.isfinite(y) & (np.abs(y) < 1e20)]).max()
             np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-9, atol=1e-12 * scale)
+
+
+def _unknown_chunks(rng):
+    x = da.from_array(rng.normal(size=(9, 10)), chunks=4)
+    return x[x[:, 0] > -10]  # boolean indexing: NaN chunk sizes along y
+
+
+def test_dask_array_of_unknown_chunk_sizes_is_refused(rng):
+    unknown = _unknown_chunks(rng)
+    calls = [lambda a: tp.gabor(a, 0.2), lambda a: tp.gabor_magnitude(a, 0.2),
+             lambda a: tp.gabor_bank(a, [0.2], [0.0]), lambda a: tp.gabor_texture(a, 0.2, size=3)]
+    for call in calls:
+        with pytest.raises(InvalidParameterError, match=r"Expected image to have known chunk sizes.*"
+                                                         r"compute_chunk_sizes\(\)"):
+            call(unknown)
+
+
+# (call, error, the name the message must give, a pattern it must not contain): each operation
+# checks what it forwards to an inner one under the name its caller wrote
+IMG = np.zeros((8, 9))
+NAMING = {
+    "texture-window_mode": (lambda: tp.gabor_texture(IMG, 0.2, window_mode="edge"), InvalidParameterError,
+                            r"Expected window_mode to be one of", r"(?<!window_)\bmode\b"),
+    "texture-mode": (lambda: tp.gabor_texture(IMG, 0.2, mode="edge"), InvalidParameterError,
+                     r"Expected mode to be one of", r"window_mode"),
+    "texture-size": (lambda: tp.gabor_texture(IMG, 0.2, size=4), InvalidParameterError,
+                     r"Expected size to be an odd positive integer", r"window_mode|\bmode\b"),
+    "texture-size-type": (lambda: tp.gabor_texture(IMG, 0.2, size="15"), InvalidTypeError,
+                          r"Expected size to be an integer", r"\bmode\b"),
+    "texture-part": (lambda: tp.gabor_texture(IMG, 0.2, part="phase"), InvalidParameterError,
+                     r"Expected part to be 'real', 'imag' or 'magnitude'", r"window"),
+    "texture-cval": (lambda: tp.gabor_texture(IMG, 0.2, cval="0"), InvalidTypeError,
+                     r"Expected cval to be a real number", r"window"),
+    "texture-theta": (lambda: tp.gabor_texture(IMG, 0.2, theta=np.nan), InvalidParameterError,
+                      r"Expected theta to be finite", r"thetas"),
+    "bank-frequency": (lambda: tp.gabor_bank(IMG, [0.2, 0], [0.0]), InvalidParameterError,
+                       r"Expected frequencies\[1\] to be a finite positive number, got 0", r"\bfrequency\b"),
+    "bank-frequency-type": (lambda: tp.gabor_bank(IMG, ["0.2"], [0.0]), InvalidTypeError,
+                            r"Expected frequencies\[0\] to be a real number", r"\bfrequency\b"),
+    "bank-theta": (lambda: tp.gabor_bank(IMG, [0.2], [0.0, 1.0, np.inf]), InvalidParameterError,
+                   r"Expected thetas\[2\] to be finite", r"\btheta\b"),
+    "bank-theta-huge-int": (lambda: tp.gabor_bank(IMG, [0.2], [10**400]), InvalidParameterError,
+                            r"Expected thetas\[0\] to be a finite number, got an integer of 401 digits",
+                            r"\btheta\b"),
+    "bank-kernel": (lambda: tp.gabor_bank(IMG, [0.2, 1e-9], [0.0, 0.5]), InvalidParameterError,
+                    r"from frequencies\[1\]=1e-09 .* raise frequencies\[1\]", r"\bfrequency\b"),
+    "bank-frequencies-none": (lambda: tp.gabor_bank(IMG, None, [0.0]), InvalidTypeError,
+                              r"Expected frequencies to be a number or a list of numbers, got NoneType",
+                              r"\bfrequency\b"),
+    "bank-thetas-2d": (lambda: tp.gabor_bank(IMG, [0.2], np.zeros((2, 2))), InvalidParameterError,
+                       r"Expected thetas to be a number or a list of numbers, got an array of shape \(2, 2\)",
+                       r"\btheta\b"),
+    "bank-thetas-empty": (lambda: tp.gabor_bank(IMG, [0.2], []), InvalidParameterError,
+                          r"Expected thetas to be a non-empty list", r"\btheta\b"),
+    "bank-part": (lambda: tp.gabor_bank(IMG, [0.2], [0.0], part="phase"), InvalidParameterError,
+                  r"Expected part to be 'magnitude', 'real' or 'imag'", r"frequenc|theta"),
+    "bank-mode": (lambda: tp.gabor_bank(IMG, [0.2], [0.0], mode=3), InvalidParameterError,
+                  r"Expected mode to be one of", r"window"),
+    "magnitude-mode": (lambda: tp.gabor_magnitude(IMG, 0.2, mode="edge"), InvalidParameterError,
+                       r"Expected mode to be one of", r"window"),
+    "magnitude-sigma": (lambda: tp.gabor_magnitude(IMG, 0.2, sigma_y=-1), InvalidParameterError,
+                        r"Expected sigma_y to be a finite positive number", r"sigma_x"),
+    "magnitude-image": (lambda: tp.gabor_magnitude(np.zeros(5), 0.2), InvalidParameterError,
+                        r"Expected image to have at least 2 dimensions", r"frequency"),
+}
+
+
+@pytest.mark.parametrize("case", list(NAMING))
+def test_errors_name_the_callers_parameter(case):
+    call, error, message, wrong = NAMING[case]
+    with pytest.raises(error, match=message) as info:
+        call()
+    assert not re.search(wrong, str(info.value)), str(info.value)
+
+
+def test_texture_checks_everything_before_any_work(monkeypatch):
+    """For numpy input the response is computed at once: a bad window parameter must not wait for it."""
+    import importlib
+
+    ops_gabor = importlib.import_module("tiledproc.ops.gabor")  # the module (tiledproc.ops.gabor is the function)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the Gabor response was computed before the parameters were checked")
+
+    monkeypatch.setattr(ops_gabor, "_run_filters", no_work)
+    for kw, pattern in [(dict(size=4), "size"), (dict(size=(3, 5, 7)), "size"), (dict(window_mode="edge"),
+                        "window_mode"), (dict(part="phase"), "part"), (dict(n_stds=1e9), "n_stds")]:
+        with pytest.raises(InvalidParameterError, match=rf"\b{pattern}\b"):
+            tp.gabor_texture(IMG, 0.2, **kw)
+
+
+# --------------------------------------------------------------- kernel size limits
+
+TOO_LARGE = {
+    # kwargs -> (what the message must say about the cause, the kernel it implies)
+    "tiny frequency": (dict(frequency=1e-9), r"sigma_x=5\.622e\+08 \(from frequency=1e-09 and bandwidth=1\)",
+                       r"3373031255 x 3373031255 pixels"),
+    "sigma_x": (dict(frequency=0.1, sigma_x=1e7), r"n_stds=3 standard deviations of sigma_x=1e\+07",
+                r"35 x 60000001 pixels"),
+    "sigma_y": (dict(frequency=0.1, sigma_y=1e7, sigma_x=2), r"of sigma_y=1e\+07", r"60000001 x 13 pixels"),
+    "rotated sigma_x": (dict(frequency=0.1, theta=np.pi / 2, sigma_x=1e7, sigma_y=2), r"of sigma_x=1e\+07",
+                        r"60000001 x 13 pixels"),
+    "n_stds": (dict(frequency=0.1, n_stds=1e30), r"n_stds=1e\+30 standard deviations", r"1\.12e\+31 x"),
+    "n_stds huge int": (dict(frequency=0.1, n_stds=10**30), r"n_stds=1e\+30 standard deviations", r"1\.12e\+31 x"),
+    "infinite extent": (dict(frequency=0.1, sigma_x=1e300, n_stds=1e300), r"sigma_x=1e\+300",
+                        r"infinitely many pixels"),
+    "subnormal frequency": (dict(frequency=1e-320), r"sigma_x=inf \(from frequency=", r"infinitely many x"),
+    "tiny bandwidth": (dict(frequency=0.1, bandwidth=1e-20), r"from frequency=0\.1 and bandwidth=1e-20",
+                       r"infinitely many x"),
+    "small bandwidth": (dict(frequency=0.1, bandwidth=1e-4), r"and bandwidth=0\.0001\).*raise frequency or bandwidth",
+                        r"pixels"),
+    "just over the side": (dict(frequency=0.1, theta=0.0, sigma_x=1366, sigma_y=1), r"of sigma_x=1366",
+                           r"7 x 8197 pixels"),
+    "just over the pixels": (dict(frequency=0.1, sigma_x=683, sigma_y=683), r"sigma_[xy]=683",
+                             r"4099 x 4099 pixels \(16801801 in all\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(TOO_LARGE))
+def test_kernel_too_large_is_refused_before_allocating(case, rng):
+    kw, cause, size = TOO_LARGE[case]
+    limit = r"at most 8193 pixels per side and 16777216 pixels in all"
+    calls = [lambda: tp.gabor_kernel(**kw), lambda: tp.gabor(IMG, **kw), lambda: tp.gabor_magnitude(IMG, **kw),
+             lambda: tp.gabor_texture(IMG, **kw), lambda: tp.gabor(da.from_array(IMG, chunks=3), **kw)]
+    tracemalloc.start()
+    try:
+        with raise_if_dask_computes():
+            for call in calls:
+                with pytest.raises(InvalidParameterError, match=limit) as info:
+                    call()
+                assert re.search(cause, str(info.value)), str(info.value)
+                assert re.search(size, str(info.value)), str(info.value)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak} bytes allocated before the refusal"
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    # a Python int beyond the float range: the clean error, naming the parameter, not an OverflowError
+    (dict(frequency=10**400), "frequency"), (dict(frequency=0.1, n_stds=10**400), "n_stds"),
+    (dict(frequency=0.1, theta=-(10**400)), "theta"), (dict(frequency=0.1, offset=10**5000), "offset"),
+    (dict(frequency=0.1, sigma_x=10**400), "sigma_x"), (dict(frequency=0.1, sigma_y=10**400), "sigma_y"),
+    (dict(frequency=0.1, bandwidth=10**400), "bandwidth"), (dict(frequency=0.1, cval=10**400), "cval"),
+])
+def test_huge_python_ints_are_clean_errors(kwargs, name):
+    for a in (IMG, da.from_array(IMG, chunks=4)):
+        with pytest.raises(InvalidParameterError, match=rf"Expected {name} to be a finite number, got an integer "
+                                                        r"of \d+ digits instead"):
+            tp.gabor(a, **kwargs)
+
+
+def test_bank_lists_are_counted_before_they_are_listed():
+    with pytest.raises(InvalidParameterError, match=r"Expected thetas to hold at most 4096 values, got 1000000000000"):
+        tp.gabor_bank(IMG, [0.2], range(10**12))
+    with pytest.raises(InvalidParameterError, match=r"Expected frequencies to hold at most 4096 values, got more"):
+        tp.gabor_bank(IMG, range(10**30), [0.0])
+    endless = (0.1 for _ in iter(int, 1))
+    with pytest.raises(InvalidParameterError, match=r"Expected frequencies to hold at most 4096 values, got more"):
+        tp.gabor_bank(IMG, endless, [0.0])
+    with pytest.raises(InvalidParameterError, match=r"at most 4096 filters .* got 100 x 100 = 10000"):
+        tp.gabor_bank(IMG, np.linspace(0.1, 0.4, 100), np.linspace(0, 3, 100))
+    # a number or a 0-d array is a list of one; a generator is fine within the limit
+    assert tp.gabor_bank(IMG, np.array(0.2), 0.5).shape == (1, 8, 9)
+    assert tp.gabor_bank(IMG, (f for f in (0.2, 0.3)), np.array([0.0, 1.0])).shape == (4, 8, 9)
+
+
+def test_largest_kernels_within_the_limits_match_skimage(rng):
+    from tiledproc.ops.gabor import GaborParams
+
+    # the pixel limit: 4093 x 4093 is allowed (16752649 pixels), 4099 x 4099 is not (above)
+    assert GaborParams(0.1, sigma_x=682, sigma_y=682).radius == (2046, 2046)
+    # the side limit: a half-size of 4095 on x; computed exactly as scikit-image, on any chunking
+    kw = dict(frequency=0.1, theta=0.0, sigma_x=1365, sigma_y=1)
+    assert tp.gabor_kernel(**kw).shape == (7, 8191)
+    np.testing.assert_array_equal(tp.gabor_kernel(**kw), sk_gabor_kernel(**kw))
+    x = rng.normal(size=(12, 17))
+    for mode in MODES:
+        if mode == "reflect":
+            # scipy.ndimage.correlate (n-D, which skimage uses) reads outside the image in reflect
+            # mode once the kernel reaches 4 image lengths beyond the edge (scipy 1.17: garbage such
+            # as 2e-321); correlate1d and the documented rule (d c b a | a b c d | d c b a) agree,
+            # so the reference is that rule, applied directly
+            k = tp.gabor_kernel(**kw)
+            padded = pad_like_scipy(x, [(k.shape[0] // 2,) * 2, (k.shape[1] // 2,) * 2], mode)
+            windows = np.lib.stride_tricks.sliding_window_view(padded, k.shape)
+            ref = tuple(np.einsum("ijkl,kl->ij", windows, part[::-1, ::-1]) for part in (k.real, k.imag))
+        else:
+            ref = sk_reference(x, kw, mode, cval=0.5)
+        scale = np.abs(ref).max()
+        assert_chunk_invariant(lambda a: tp.gabor(a, mode=mode, cval=0.5, **kw), x, ref,
+                               chunkings=[(1, 1), random_chunks(x.shape, rng)], rtol=1e-9, atol=1e-11 * scale)
+
+
+def test_wide_bandwidths_give_skimages_limit():
+    """From bandwidth 54 on skimage's (2**b + 1) / (2**b - 1) is 1; past 1023 2.0**b overflows in
+    skimage, here it keeps the limit."""
+    ref = sk_gabor_kernel(0.1, bandwidth=1023)
+    np.testing.assert_array_equal(tp.gabor_kernel(0.1, bandwidth=1023), ref)
+    np.testing.assert_array_equal(tp.gabor_kernel(0.1, bandwidth=1024), ref)
+    np.testing.assert_array_equal(tp.gabor_kernel(0.1, bandwidth=1e300), ref)
+    np.testing.assert_array_equal(tp.gabor_kernel(0.1, bandwidth=0.05), sk_gabor_kernel(0.1, bandwidth=0.05))

@@ -3,65 +3,162 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+import numbers
 
 import numpy as np
 
 from .._dtypes import float_type, kernel_input
-from .._validate import parse_mode, parse_positive_float, parse_real, parse_spatial_ndim
+from .._validate import (
+    as_image,
+    parse_mode,
+    parse_positive_float,
+    parse_real,
+    parse_spatial_ndim,
+    parse_window_size,
+)
 from ..engine.overlap import apply_overlap, is_dask
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, InvalidTypeError
 from ..kernels.gabor import gabor_block_fft, gabor_block_separable, separable_factors
-from .window import _as_array, window_stats
+from .window import window_stats
 
-__all__ = ["gabor_kernel", "gabor", "gabor_magnitude", "gabor_bank", "gabor_texture", "GaborParams"]
+__all__ = ["gabor_kernel", "gabor", "gabor_magnitude", "gabor_bank", "gabor_texture", "GaborParams",
+           "MAX_HALF_SIZE", "MAX_KERNEL_PIXELS", "MAX_FILTERS"]
+
+#: A Gabor kernel may reach at most this many pixels from its centre on each axis
+#: (the halo every block gets, and the length of the separable passes) ...
+MAX_HALF_SIZE = 4096
+#: ... and hold at most this many pixels: 256 MiB as complex128 (a 4095 x 4095 kernel),
+#: the most an FFT block or ``gabor_kernel`` allocates for it.
+MAX_KERNEL_PIXELS = 2**24
+#: A bank holds at most this many filters (``len(frequencies) * len(thetas)``).
+MAX_FILTERS = 4096
+
+_NAMES = ("frequency", "theta", "bandwidth", "sigma_x", "sigma_y", "n_stds", "offset")
+
+
+def _float(parse, value, name):
+    """``parse(value, name)``, with a number too large for a float (``10**400``) refused
+    under its name rather than as an OverflowError."""
+    try:
+        return parse(value, name)
+    except OverflowError:
+        what = (f"an integer of {math.floor(math.log10(abs(value))) + 1} digits"
+                if isinstance(value, numbers.Integral) else f"a {type(value).__name__} too large")
+        raise InvalidParameterError(
+            f"Expected {name} to be a finite number, got {what} instead (beyond the float range)."
+        ) from None
 
 
 def _sigma_prefactor(bandwidth: float) -> float:
+    """skimage's ``sigma * frequency`` for a bandwidth, in skimage's order of operations.
+
+    From ``b = 54`` on ``(2**b + 1) / (2**b - 1)`` rounds to 1, so the wide bandwidths
+    where ``2.0**b`` would overflow give the same value; a bandwidth so small that
+    ``2**b - 1`` is 0 gives an infinite sigma (refused as a kernel too large).
+    """
     b = bandwidth
+    if b >= 1024:
+        return 1.0 / np.pi * math.sqrt(math.log(2) / 2.0)
+    if 2.0**b - 1 == 0:
+        return math.inf
     return 1.0 / np.pi * math.sqrt(math.log(2) / 2.0) * (2.0**b + 1) / (2.0**b - 1)
 
 
-class GaborParams:
-    """Validated parameters of one Gabor kernel, with its geometry."""
+def _side(extent: float) -> str:
+    """``2 ceil(extent) + 1``, the kernel's side, printable however large."""
+    if not math.isfinite(extent):
+        return "infinitely many"
+    return str(2 * math.ceil(extent) + 1) if extent < 1e15 else f"{2 * extent + 1:.3g}"
 
-    def __init__(self, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds=3, offset=0):
-        self.frequency = parse_positive_float(frequency, "frequency")
-        self.theta = parse_real(theta, "theta")
-        self.bandwidth = parse_positive_float(bandwidth, "bandwidth")
+
+class GaborParams:
+    """Validated parameters of one Gabor kernel, with its geometry.
+
+    ``names`` maps a parameter to the name the caller wrote (``gabor_bank``'s
+    ``frequencies[2]``), for the error messages. The kernel's size is checked
+    against :data:`MAX_HALF_SIZE` and :data:`MAX_KERNEL_PIXELS` here, before
+    anything is allocated.
+    """
+
+    def __init__(self, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds=3, offset=0, *,
+                 names=None):
+        nm = dict(zip(_NAMES, _NAMES))
+        nm.update(names or {})
+        self._names = nm
+        self.frequency = _float(parse_positive_float, frequency, nm["frequency"])
+        self.theta = _float(parse_real, theta, nm["theta"])
+        self.bandwidth = _float(parse_positive_float, bandwidth, nm["bandwidth"])
+        self.given = {"sigma_x": sigma_x is not None, "sigma_y": sigma_y is not None}
         self.sigma_x = (_sigma_prefactor(self.bandwidth) / self.frequency if sigma_x is None
-                        else parse_positive_float(sigma_x, "sigma_x"))
+                        else _float(parse_positive_float, sigma_x, nm["sigma_x"]))
         self.sigma_y = (_sigma_prefactor(self.bandwidth) / self.frequency if sigma_y is None
-                        else parse_positive_float(sigma_y, "sigma_y"))
-        self.n_stds = parse_positive_float(n_stds, "n_stds")
-        self.offset = parse_real(offset, "offset")
+                        else _float(parse_positive_float, sigma_y, nm["sigma_y"]))
+        self.n_stds = _float(parse_positive_float, n_stds, nm["n_stds"])
+        self.offset = _float(parse_real, offset, nm["offset"])
         for name in ("theta", "offset"):
             if not math.isfinite(getattr(self, name)):
-                raise InvalidParameterError(f"Expected {name} to be finite, got {getattr(self, name)!r} instead.")
+                raise InvalidParameterError(
+                    f"Expected {nm[name]} to be finite, got {getattr(self, name)!r} instead.")
         ct, st = math.cos(self.theta), math.sin(self.theta)
         sx, sy, n = self.sigma_x, self.sigma_y, self.n_stds
-        self.x0 = math.ceil(max(abs(n * sx * ct), abs(n * sy * st), 1))
-        self.y0 = math.ceil(max(abs(n * sy * ct), abs(n * sx * st), 1))
-        if self.x0 > 10_000 or self.y0 > 10_000:
-            raise InvalidParameterError(
-                f"The Gabor kernel would be {2 * self.y0 + 1} x {2 * self.x0 + 1} pixels; "
-                f"lower n_stds or sigma_x/sigma_y (or raise frequency)."
-            )
+        # the extents as skimage.filters.gabor_kernel computes them, in floats first: a product
+        # may be infinite (0 * inf, for an infinite sigma on an axis it does not reach, counts 0)
+        terms = {("x", "sigma_x"): abs(n * sx * ct), ("x", "sigma_y"): abs(n * sy * st),
+                 ("y", "sigma_y"): abs(n * sy * ct), ("y", "sigma_x"): abs(n * sx * st)}
+        terms = {k: (v if v == v else 0.0) for k, v in terms.items()}
+        ex = max(terms["x", "sigma_x"], terms["x", "sigma_y"], 1)
+        ey = max(terms["y", "sigma_y"], terms["y", "sigma_x"], 1)
+        if not (ex <= MAX_HALF_SIZE and ey <= MAX_HALF_SIZE) or \
+                (2 * math.ceil(ey) + 1) * (2 * math.ceil(ex) + 1) > MAX_KERNEL_PIXELS:
+            raise self._too_large(ey, ex, max(terms, key=terms.get)[1])
+        self.x0 = math.ceil(ex)
+        self.y0 = math.ceil(ey)
+
+    def _too_large(self, ey: float, ex: float, sigma: str) -> InvalidParameterError:
+        """The error for a kernel beyond the limits, naming what set its size (``sigma``)."""
+        nm = self._names
+        value = getattr(self, sigma)
+        if self.given[sigma]:
+            source = f"{nm[sigma]}={value:g}"
+            fix = f"lower {nm[sigma]} or {nm['n_stds']}"
+        else:
+            source = (f"{sigma}={value:.4g} (from {nm['frequency']}={self.frequency:g} and "
+                      f"{nm['bandwidth']}={self.bandwidth:g})")
+            fix = (f"raise {nm['frequency']} or {nm['bandwidth']}, give a smaller {nm[sigma]}, "
+                   f"or lower {nm['n_stds']}")
+        size = f"{_side(ey)} x {_side(ex)} pixels"
+        if ex <= MAX_HALF_SIZE and ey <= MAX_HALF_SIZE:
+            size += f" ({(2 * math.ceil(ey) + 1) * (2 * math.ceil(ex) + 1)} in all)"
+        return InvalidParameterError(
+            f"Expected a Gabor kernel of at most {2 * MAX_HALF_SIZE + 1} pixels per side and "
+            f"{MAX_KERNEL_PIXELS} pixels in all ({MAX_KERNEL_PIXELS * 16 // 2**20} MiB as complex128), "
+            f"got {nm['n_stds']}={self.n_stds:g} standard deviations of {source}: a kernel of {size}. "
+            f"To stay within the limit, {fix}."
+        )
 
     @property
     def radius(self) -> tuple[int, int]:
         return self.y0, self.x0
 
     def kernel(self) -> np.ndarray:
-        """The complex kernel, computed exactly as skimage.filters.gabor_kernel does."""
+        """The complex kernel, computed exactly as skimage.filters.gabor_kernel does.
+
+        The same elementwise operations, a strip of rows at a time, so that the
+        temporaries stay small beside the kernel itself.
+        """
         ct, st = math.cos(self.theta), math.sin(self.theta)
         y, x = np.meshgrid(np.arange(-self.y0, self.y0 + 1), np.arange(-self.x0, self.x0 + 1),
                            indexing="ij", sparse=True)
-        rotx = x * ct + y * st
-        roty = -x * st + y * ct
-        g = np.empty(roty.shape, dtype=np.complex128)
-        np.exp(-0.5 * (rotx**2 / self.sigma_x**2 + roty**2 / self.sigma_y**2)
-               + 1j * (2 * np.pi * self.frequency * rotx + self.offset), out=g)
+        g = np.empty((y.shape[0], x.shape[1]), dtype=np.complex128)
+        step = max(1, 2**18 // x.shape[1])
+        for r in range(0, g.shape[0], step):
+            ys = y[r:r + step]
+            rotx = x * ct + ys * st
+            roty = -x * st + ys * ct
+            np.exp(-0.5 * (rotx**2 / self.sigma_x**2 + roty**2 / self.sigma_y**2)
+                   + 1j * (2 * np.pi * self.frequency * rotx + self.offset), out=g[r:r + step])
         g *= 1 / (2 * np.pi * self.sigma_x * self.sigma_y)
         return g
 
@@ -95,6 +192,16 @@ def gabor_kernel(frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_
     -------
     kernel : (2 y0 + 1, 2 x0 + 1) complex128 ndarray
 
+    Notes
+    -----
+    The kernel may reach at most ``MAX_HALF_SIZE`` = 4096 pixels from its
+    centre on each axis and hold at most ``MAX_KERNEL_PIXELS`` = 2**24 pixels
+    (256 MiB as complex128, e.g. 4095 x 4095). A larger kernel (a tiny
+    ``frequency``, a huge ``sigma_x``/``sigma_y`` or ``n_stds``) is refused with
+    an InvalidParameterError that names the parameter, the kernel size and the
+    limit, before anything is allocated (scikit-image allocates any size); the
+    limits bound every block's halo and the kernel's scratch memory.
+
     Examples
     --------
     >>> from tiledproc import gabor_kernel
@@ -117,21 +224,23 @@ def _gabor_kernel_block(block, ymap, xmap, *, filters, outputs, cval, out_dtype)
         # this filter's own (smaller or equal) halo: trim the maps
         ym = ymap[ry - p.y0:ymap.shape[0] - (ry - p.y0)]
         xm = xmap[rx - p.x0:xmap.shape[0] - (rx - p.x0)]
+        kernel = p.kernel() if factors is None else None  # once per block, not once per band
         for b, img in enumerate(flat):
             if factors is not None:
                 res = gabor_block_separable(img, ym, xm, factors, cval, outputs, out_dtype)
             else:
-                res = gabor_block_fft(img, ym, xm, p.kernel(), cval, outputs, out_dtype)
+                res = gabor_block_fft(img, ym, xm, kernel, cval, outputs, out_dtype)
             out[f * len(outputs):(f + 1) * len(outputs), b] = res
+        del kernel
     return out.reshape((out.shape[0],) + lead + (H, W))
 
 
 def _run_filters(a, params: list[GaborParams], outputs, mode, cval, name):
-    a = _as_array(a)
-    parse_spatial_ndim(a)
+    a = as_image(a, "image")
+    parse_spatial_ndim(a, "image")
     out_dtype = float_type(a.dtype)
-    mode = parse_mode(mode)
-    cval = parse_real(cval, "cval")
+    mode = parse_mode(mode, "mode")
+    cval = _float(parse_real, cval, "cval")
     filters = [(p, p.factors()) for p in params]
     ry = max(p.y0 for p in params)
     rx = max(p.x0 for p in params)
@@ -158,6 +267,14 @@ def gabor(a, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds
     docs/benchmarks.md). The halo is the kernel half-size ``(y0, x0)``, which
     depends on ``theta``.
 
+    The kernel may reach at most ``MAX_HALF_SIZE`` = 4096 pixels from its
+    centre on each axis and hold at most ``MAX_KERNEL_PIXELS`` = 2**24 pixels
+    (256 MiB as complex128, e.g. 4095 x 4095). A larger kernel (a tiny
+    ``frequency``, a huge ``sigma_x``/``sigma_y`` or ``n_stds``) is refused with
+    an InvalidParameterError that names the parameter, the kernel size and the
+    limit, before anything is allocated; the limits bound every block's halo
+    and the kernel's scratch memory.
+
     Returns
     -------
     real, imag : (..., M, N) arrays
@@ -169,19 +286,52 @@ def gabor(a, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds
 
 def gabor_magnitude(a, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds=3, offset=0, *,
                     mode="reflect", cval=0):
-    """``sqrt(real**2 + imag**2)`` of :func:`gabor`, computed in the same pass."""
+    """``sqrt(real**2 + imag**2)`` of :func:`gabor`, computed in the same pass.
+
+    Same parameters and kernel size limits as :func:`gabor` (at most 4096 pixels
+    from the centre on each axis, 2**24 pixels in all), checked before any work.
+    """
     p = GaborParams(frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset)
     (mag,) = _run_filters(a, [p], ("magnitude",), mode, cval, "gabor-magnitude")
     return mag
 
 
+def _parse_part(part, name, allowed):
+    if not isinstance(part, str) or part not in allowed:
+        choices = ", ".join(repr(c) for c in allowed[:-1]) + f" or {allowed[-1]!r}"
+        raise InvalidParameterError(f"Expected {name} to be {choices}, got {part!r} instead.")
+    return part
+
+
 def _parse_list(values, name):
-    if np.isscalar(values):
+    """A number or a 1-D sequence of at most :data:`MAX_FILTERS` numbers, as a list
+    (counted before it is materialised: ``range(10**12)`` is refused, not listed)."""
+    if isinstance(values, np.ndarray):
+        if values.ndim > 1:
+            raise InvalidParameterError(
+                f"Expected {name} to be a number or a list of numbers, got an array of shape "
+                f"{values.shape} instead.")
+        values = values.reshape(-1)
+    elif isinstance(values, (str, bytes)) or np.isscalar(values) or isinstance(values, numbers.Number):
         values = [values]
-    values = list(values)
-    if not values:
+    try:
+        it = iter(values)
+    except TypeError:
+        raise InvalidTypeError(
+            f"Expected {name} to be a number or a list of numbers, got {type(values).__name__} instead."
+        ) from None
+    try:
+        n = len(values) if hasattr(values, "__len__") else None
+    except OverflowError:  # range(10**30)
+        n = None
+    out = list(itertools.islice(it, MAX_FILTERS + 1)) if n is None or n <= MAX_FILTERS else None
+    if out is None or len(out) > MAX_FILTERS:
+        count = f"{n}" if n is not None else f"more than {MAX_FILTERS}"
+        raise InvalidParameterError(
+            f"Expected {name} to hold at most {MAX_FILTERS} values, got {count} instead.")
+    if not out:
         raise InvalidParameterError(f"Expected {name} to be a non-empty list of numbers, got {values!r} instead.")
-    return values
+    return out
 
 
 def gabor_bank(a, frequencies, thetas, bandwidth=1, sigma_x=None, sigma_y=None, n_stds=3, offset=0, *,
@@ -194,16 +344,29 @@ def gabor_bank(a, frequencies, thetas, bandwidth=1, sigma_x=None, sigma_y=None, 
 
     Parameters
     ----------
+    frequencies, thetas : float or sequence of floats
+        At most ``MAX_FILTERS`` = 4096 filters in all (``len(frequencies) *
+        len(thetas)``). An error about one of them names it as
+        ``frequencies[i]`` or ``thetas[j]``.
     part : {'magnitude', 'real', 'imag'}
+
+    Every kernel has the size limits of :func:`gabor` (at most 4096 pixels from
+    its centre on each axis, 2**24 pixels in all), checked before any work.
 
     Returns
     -------
     bank : (len(frequencies) * len(thetas), ..., M, N) array
     """
-    if part not in ("magnitude", "real", "imag"):
-        raise InvalidParameterError(f"Expected part to be 'magnitude', 'real' or 'imag', got {part!r} instead.")
-    params = [GaborParams(f, t, bandwidth, sigma_x, sigma_y, n_stds, offset)
-              for f in _parse_list(frequencies, "frequencies") for t in _parse_list(thetas, "thetas")]
+    part = _parse_part(part, "part", ("magnitude", "real", "imag"))
+    freqs = _parse_list(frequencies, "frequencies")
+    angles = _parse_list(thetas, "thetas")
+    if len(freqs) * len(angles) > MAX_FILTERS:
+        raise InvalidParameterError(
+            f"Expected at most {MAX_FILTERS} filters (len(frequencies) * len(thetas)), got "
+            f"{len(freqs)} x {len(angles)} = {len(freqs) * len(angles)} instead.")
+    params = [GaborParams(f, t, bandwidth, sigma_x, sigma_y, n_stds, offset,
+                          names={"frequency": f"frequencies[{i}]", "theta": f"thetas[{j}]"})
+              for i, f in enumerate(freqs) for j, t in enumerate(angles)]
     responses = _run_filters(a, params, (part,), mode, cval, f"gabor-bank-{part}")
     if is_dask(responses[0]):
         import dask.array as da
@@ -217,14 +380,20 @@ def gabor_texture(a, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None
     """Windowed mean and variance of a Gabor response (the texture features of the brick example).
 
     ``window_stats(gabor(a, ...)[part], size, mode=window_mode)`` without
-    storing the response: for dask input both are one lazy graph.
+    storing the response: for dask input both are one lazy graph. Every
+    parameter is checked under its own name (``window_mode``, not ``mode``)
+    before the response is computed; the kernel has the size limits of
+    :func:`gabor` (at most 4096 pixels from its centre on each axis, 2**24
+    pixels in all).
 
     Returns
     -------
     mean, variance : (..., M, N) arrays
     """
-    if part not in ("real", "imag", "magnitude"):
-        raise InvalidParameterError(f"Expected part to be 'real', 'imag' or 'magnitude', got {part!r} instead.")
+    part = _parse_part(part, "part", ("real", "imag", "magnitude"))
+    size = parse_window_size(size, "size")
+    window_mode = parse_mode(window_mode, "window_mode")
+    GaborParams(frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset)  # before any work
     if part == "magnitude":
         response = gabor_magnitude(a, frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset,
                                    mode=mode, cval=cval)
