@@ -55,11 +55,12 @@ def test_scan_order_and_pieces_right_after_their_chunk():
 def test_run_in_order_reports_and_raises():
     done = []
     dsk = {"a": 1, "b": (lambda x: x + 1, "a"), "c": (lambda x: x * 2, "b"), "d": (lambda x: x - 1, "b")}
-    run_in_order(dsk, ["c", "d"], done.append, workers=2)
-    assert sorted(done) == [0, 1]
+    run_in_order(dsk, ["c", "d"], lambda i, result: done.append((i, result)), workers=2)
+    assert sorted(done) == [(0, 4), (1, 1)]  # each target with its result
 
     def boom(x):
         raise ZeroDivisionError("task failed")
 
     with pytest.raises(ZeroDivisionError, match="task failed"):
-        run_in_order({"a": 1, "b": (boom, "a"), "c": (lambda x: x, "b")}, ["c"], done.append, workers=2)
+        run_in_order({"a": 1, "b": (boom, "a"), "c": (lambda x: x, "b")}, ["c"], lambda i, r: done.append(i),
+                     workers=2)

@@ -22,6 +22,7 @@ from tiledproc.errors import (
 )
 from tiledproc.io import raster_info, read_attrs
 from tiledproc.io.chunkio import layout_of
+from tiledproc.io.record import DONE_LOG
 
 from .conftest import raise_if_dask_computes
 
@@ -171,11 +172,15 @@ def test_resume_computes_only_missing_chunks(tmp_path, rng):
     meta = dict(g.attrs)["tiledproc"]
     meta["complete"] = False
     g.attrs["tiledproc"] = meta
-    (spec.path / LEVEL0 / ".tiledproc-done").write_text("0 0 0\n0 0 1\n1 1 1\n1 0")  # last line cut short
+    record = spec.path / LEVEL0 / DONE_LOG
+    entries = {tuple(map(int, line.split()[:3])): line for line in record.read_text().splitlines()}
+    kept = [entries[i] for i in [(0, 0, 0), (0, 0, 1), (1, 1, 1)]]
+    # three whole entries, then one cut short by the crash
+    record.write_text("\n".join(kept) + "\n" + entries[(1, 0, 0)][:5])
     os.remove(spec.path / LEVEL0 / "c" / "1" / "0" / "0")  # a chunk that never made it to disk
     r2 = write_outputs([OutputSpec(tmp_path / "part.zarr", m)], resume=True)
-    assert (r2.chunks_written, r2.chunks_skipped) == (5, 3)
-    for index in [(0, 0, 0), (1, 0, 0), (1, 1, 1)]:
+    assert (r2.chunks_written, r2.chunks_skipped, r2.chunks_repaired) == (5, 3, 0)
+    for index in [(0, 0, 0), (0, 0, 1), (1, 1, 1)]:
         a, b = (p / LEVEL0 / "c" / "/".join(map(str, index)) for p in (full, spec.path))
         assert sha(a) == sha(b)
     assert read_attrs(spec.path)["tiledproc"]["complete"] is True

@@ -21,6 +21,12 @@ __all__ = [
     "TiffError",
     "ConfigError",
     "ClusterError",
+    "IncompleteInputError",
+    "OutputLockedError",
+    "UnsafeOutputError",
+    "StorageError",
+    "CorruptChunkError",
+    "ResourceLimitError",
     "TiledprocWarning",
 ]
 
@@ -89,6 +95,34 @@ class ConfigError(TiledprocError, ValueError):
 
 class ClusterError(TiledprocError, RuntimeError):
     """A scheduler or cluster could not be started or reached."""
+
+
+class IncompleteInputError(TiledprocError, ValueError):
+    """An input's provenance says the run that made it was interrupted."""
+
+
+class OutputLockedError(TiledprocError, RuntimeError):
+    """Another run holds the output's writer lock."""
+
+
+class UnsafeOutputError(TiledprocError, ValueError):
+    """An output path that tiledproc must never create, replace or delete:
+    a directory it did not write, the working directory or one of its
+    ancestors, the home directory, an ancestor of an input."""
+
+
+class StorageError(TiledprocError, OSError):
+    """Reading or writing a store failed in its environment: no space left,
+    a read-only file system, permissions. The message names the file."""
+
+
+class CorruptChunkError(TiledprocError, ValueError):
+    """A stored chunk cannot be decoded. The message names the file."""
+
+
+class ResourceLimitError(TiledprocError, ValueError):
+    """A raster, chunk or output too large for this machine or its target,
+    refused before any work; the message states the size and the limit."""
 
 
 class TiledprocWarning(UserWarning):

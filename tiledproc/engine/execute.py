@@ -2,8 +2,8 @@
 
 Whatever the scheduler, the driver learns about every finished task in its
 own thread (a dask callback on local schedulers, ``as_completed`` on a
-cluster) and calls ``on_done``: that is where the completion record and the
-progress bar are fed, never from a worker.
+cluster) and calls ``on_done(i, result)``: that is where the completion
+record and the progress bar are fed, never from a worker.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class Executor:
 
     dashboard: str | None = None
 
-    def run(self, dsk: dict, keys: Sequence, on_done: Callable[[int], None]) -> None:  # pragma: no cover
+    def run(self, dsk: dict, keys: Sequence, on_done: Callable[[int, object], None]) -> None:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -131,7 +131,7 @@ class _LocalExecutor(Executor):
         def posttask(key, result, dsk, state, worker_id):
             i = index.get(key)
             if i is not None:
-                on_done(i)
+                on_done(i, result)
 
         kwargs = {"num_workers": self.workers} if self.workers else {}
         with Callback(posttask=posttask):
@@ -150,8 +150,8 @@ class _DistributedExecutor(Executor):
         index = {f.key: i for i, f in enumerate(futures)}
         try:
             for future in as_completed(futures):
-                future.result()  # re-raises a task's exception here, in the driver
-                on_done(index[future.key])
+                result = future.result()  # re-raises a task's exception here, in the driver
+                on_done(index[future.key], result)
                 future.release()
         except BaseException:
             self.client.cancel(futures)

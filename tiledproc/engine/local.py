@@ -72,11 +72,11 @@ def _priorities(deps: dict, targets: Sequence) -> dict:
     return prio
 
 
-def run_in_order(dsk: dict, targets: Sequence, on_done: Callable[[int], None], workers: int = 1) -> None:
+def run_in_order(dsk: dict, targets: Sequence, on_done: Callable[[int, object], None], workers: int = 1) -> None:
     """Compute ``targets`` of ``dsk`` in their order on ``workers`` threads.
 
-    ``on_done(i)`` is called in this (the driver's) thread as ``targets[i]``
-    finishes. An exception in a task cancels what has not started and is
+    ``on_done(i, result)`` is called in this (the driver's) thread as
+    ``targets[i]`` finishes, with its result. An exception in a task cancels what has not started and is
     raised here.
     """
     graph = convert_legacy_graph(dsk)
@@ -113,8 +113,8 @@ def run_in_order(dsk: dict, targets: Sequence, on_done: Callable[[int], None], w
             if dependents[d] == 0:
                 cache.pop(d, None)
         if key in index:
-            cache.pop(key, None)  # a write's result is a token
-            on_done(index[key])
+            cache.pop(key, None)  # a write's result is small (its stored size and checksum)
+            on_done(index[key], value)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="tiledproc")
     try:

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.zarr_store import create_level, level_array, set_levels, store_levels
+import contextlib
+
 from ..io.chunkio import write_chunk
-from ..io.zarr_store import read_attrs
+from ..io.zarr_store import create_level, level_array, read_attrs, set_levels
 from ..kernels.resample import downsample2, subsample2
-from .execute import SchedulerSpec, build_graph, open_executor, parse_scheduler
+from .execute import Executor, SchedulerSpec, build_graph, open_executor, parse_scheduler
 
 __all__ = ["add_levels"]
 
@@ -33,14 +34,23 @@ def _write(block, *, layout, block_id=None):
     return np.zeros((1,) * block.ndim, dtype=np.int8)
 
 
-def add_levels(path, levels: int, *, scheduler: SchedulerSpec | str | None = None) -> list[str]:
+def add_levels(path, levels: int, *, scheduler: SchedulerSpec | str | None = None,
+               executor: Executor | None = None) -> list[str]:
     """Add ``levels`` 2x levels to the store at ``path`` (replacing any it has).
 
     Stops early when a level would be smaller than 2 pixels. Returns the
-    names of all levels, ``"0"`` first.
+    names of all levels, ``"0"`` first. ``executor`` is one already open
+    (a run's own), else one is opened for ``scheduler``.
     """
     path = Path(path)
     spec = scheduler if isinstance(scheduler, SchedulerSpec) else parse_scheduler(scheduler)
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(open_executor(spec))
+        return _add_levels(path, levels, executor)
+
+
+def _add_levels(path: Path, levels: int, executor: Executor) -> list[str]:
     categorical = bool(read_attrs(path).get("tiledproc", {}).get("categorical"))
     reduce = subsample2 if categorical else downsample2
     names = ["0"]
@@ -57,13 +67,9 @@ def add_levels(path, levels: int, *, scheduler: SchedulerSpec | str | None = Non
                              chunks=tuple((1,) * len(c) for c in small.chunks),
                              meta=np.empty((0,) * small.ndim, dtype=np.int8))
         keys = [(w.name,) + i for i in np.ndindex(*w.numblocks)]
-        with open_executor(spec) as executor:
-            executor.run(build_graph([w], keys), keys, lambda i: None)
+        executor.run(build_graph([w], keys), keys, lambda i, result: None)
         names.append(str(k))
     set_levels(path, names)
     log.info("%s: %d pyramid level(s) above full resolution", path, len(names) - 1)
     return names
 
-
-def existing_levels(path) -> list[str]:
-    return store_levels(path)

@@ -14,20 +14,64 @@ crash never leaves a torn chunk. Any other layout goes through zarr.
 
 The result is a normal Zarr v3 array: the tests read everything we write
 with zarr and write with zarr everything we read.
+
+Every write returns the size and CRC-32 of the bytes it stored; the driver
+records them in the output's completion record, so a resumed run (and
+``tiledproc verify``) can tell a chunk that is present and intact from one
+that was deleted, truncated or overwritten.
+
+Errors of the environment (no space left, a read-only file system, a
+permission) become :class:`~tiledproc.errors.StorageError` and a chunk that
+does not decode :class:`~tiledproc.errors.CorruptChunkError`, both naming
+the chunk's file.
+
+Fault injection
+---------------
+The environment variable ``TILEDPROC_FAULTS`` is the documented seam for
+testing crashes, full disks and slow writers without touching tiledproc's
+code: a comma-separated list of
+
+``write-delay=SECONDS``
+    sleep this long before every chunk write (so that a kill lands mid-run);
+``enospc-after=N``
+    in each process, let N chunk writes succeed, then fail every further one
+    with ``ENOSPC`` (no space left on device), as a full disk does.
+
+It is read by the process that writes the chunks (a worker inherits it from
+the environment it was started in). Unset, it costs one dictionary lookup
+per chunk.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
+import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numcodecs
 import numpy as np
 
-__all__ = ["ChunkLayout", "layout_of", "write_chunk", "read_region", "remove_temporaries"]
+from ..errors import CorruptChunkError, StorageError
+
+__all__ = [
+    "ChunkLayout",
+    "layout_of",
+    "write_chunk",
+    "read_region",
+    "remove_temporaries",
+    "chunk_checksum",
+    "storage_error",
+    "read_payload",
+    "decode_payload",
+    "FAULTS_ENV",
+]
+
+FAULTS_ENV = "TILEDPROC_FAULTS"
 
 _SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 
@@ -152,19 +196,90 @@ def _is_fill(block: np.ndarray, fill) -> bool:
     return bool((block == fill).all())
 
 
-def write_chunk(layout: ChunkLayout, index: tuple[int, ...], block: np.ndarray) -> int:
-    """Write one whole chunk (``block`` may be the smaller edge chunk). Returns bytes stored.
+class _Faults:
+    """The parsed ``TILEDPROC_FAULTS`` of this process (see the module docstring)."""
 
-    As zarr does by default (``write_empty_chunks=False``), a chunk that is
-    all fill value is not stored, and a stored one is removed.
+    def __init__(self, text: str):
+        self.text = text
+        self.delay = 0.0
+        self.enospc_after: int | None = None
+        self.writes = 0
+        self.lock = threading.Lock()
+        for item in filter(None, (t.strip() for t in text.split(","))):
+            key, _, value = item.partition("=")
+            try:
+                if key == "write-delay":
+                    self.delay = float(value)
+                elif key == "enospc-after":
+                    self.enospc_after = int(value)
+                else:
+                    raise ValueError(key)
+            except ValueError:
+                raise StorageError(
+                    f"{FAULTS_ENV}={text!r}: expected write-delay=SECONDS or enospc-after=N, got {item!r}."
+                ) from None
+
+    def before_write(self, path: str) -> None:
+        if self.delay:
+            time.sleep(self.delay)
+        if self.enospc_after is not None:
+            with self.lock:
+                self.writes += 1
+                full = self.writes > self.enospc_after
+            if full:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+
+_FAULTS: _Faults | None = None
+
+
+def _faults() -> _Faults | None:
+    global _FAULTS
+    text = os.environ.get(FAULTS_ENV)
+    if not text:
+        return None
+    if _FAULTS is None or _FAULTS.text != text:
+        _FAULTS = _Faults(text)
+    return _FAULTS
+
+
+def storage_error(e: OSError, what: str) -> StorageError:
+    """An OSError of the environment as one line naming ``what`` and the fix."""
+    fix = {
+        errno.ENOSPC: "free space (or write elsewhere), then run the same command with --resume",
+        errno.EDQUOT: "free space within your quota, then run the same command with --resume",
+        errno.EROFS: "the file system is read-only; write the output elsewhere",
+        errno.EACCES: "you may not write there; check its permissions or write elsewhere",
+        errno.EPERM: "you may not write there; check its permissions or write elsewhere",
+    }.get(e.errno, "check the storage, then run the same command with --resume")
+    reason = e.strerror or str(e)
+    err = StorageError(f"{reason} while {what}; {fix}.")
+    err.errno = e.errno
+    return err
+
+
+def chunk_checksum(payload) -> int:
+    """The CRC-32 of a stored chunk's bytes, as the completion record keeps it."""
+    return zlib.crc32(payload) & 0xFFFFFFFF
+
+
+def write_chunk(layout: ChunkLayout, index: tuple[int, ...], block: np.ndarray) -> tuple[int, int]:
+    """Write one whole chunk (``block`` may be the smaller edge chunk).
+
+    Returns ``(bytes stored, CRC-32 of those bytes)``. As zarr does by
+    default (``write_empty_chunks=False``), a chunk that is all fill value
+    is not stored, and a stored one is removed: that returns ``(0, 0)``.
     """
     path = layout.file(index)
+    faults = _faults()
     if _is_fill(block, layout.fill_value):
         try:
             os.remove(path)
         except FileNotFoundError:
             pass
-        return 0
+        except OSError as e:
+            raise storage_error(e, f"removing chunk {path}") from None
+        return 0, 0
     dtype = np.dtype(layout.dtype)
     if block.shape != layout.chunks:
         full = np.full(layout.chunks, layout.fill_value if layout.fill_value is not None else 0, dtype=dtype)
@@ -173,12 +288,21 @@ def write_chunk(layout: ChunkLayout, index: tuple[int, ...], block: np.ndarray) 
     data = np.ascontiguousarray(block, dtype=dtype)
     codec = layout.codec()
     payload = codec.encode(data) if codec is not None else data.tobytes()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
-    with open(tmp, "wb") as f:
-        f.write(payload)
-    os.replace(tmp, path)
-    return len(payload)
+    try:
+        if faults is not None:
+            faults.before_write(path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise storage_error(e, f"writing chunk {path}") from None
+    return len(payload), chunk_checksum(payload)
 
 
 def remove_temporaries(root) -> int:
@@ -199,19 +323,44 @@ def remove_temporaries(root) -> int:
     return removed
 
 
-def _read_chunk(layout: ChunkLayout, index: tuple[int, ...]) -> np.ndarray | None:
-    codec = layout.codec()
-    dtype = np.dtype(layout.dtype)
+def read_payload(layout: ChunkLayout, index: tuple[int, ...]) -> bytes | None:
+    """The stored bytes of one chunk, or None when it is not stored (all fill value)."""
+    path = layout.file(index)
     try:
-        if codec is None:
-            return np.fromfile(layout.file(index), dtype=dtype).reshape(layout.chunks)
-        with open(layout.file(index), "rb") as f:
-            payload = f.read()
+        with open(path, "rb") as f:
+            return f.read()
     except FileNotFoundError:
         return None
+    except OSError as e:
+        raise storage_error(e, f"reading chunk {path}") from None
+
+
+def decode_payload(layout: ChunkLayout, index: tuple[int, ...], payload: bytes) -> np.ndarray:
+    """One chunk from its stored bytes; a chunk that does not decode is named."""
+    codec = layout.codec()
+    dtype = np.dtype(layout.dtype)
     out = np.empty(layout.chunks, dtype=dtype)
-    codec.decode(payload, out=out)
+    expected = out.nbytes
+    try:
+        if codec is None:
+            if len(payload) != expected:
+                raise ValueError(f"{len(payload)} bytes where {expected} are expected")
+            out[...] = np.frombuffer(payload, dtype=dtype).reshape(layout.chunks)
+        else:
+            codec.decode(payload, out=out)
+    except Exception as e:  # numcodecs raises RuntimeError, ValueError, TypeError, ...
+        detail = " ".join(str(e).split()) or type(e).__name__
+        raise CorruptChunkError(
+            f"Chunk {layout.file(index)} is damaged and cannot be decoded ({detail}); "
+            f"if it belongs to a tiledproc output, run the command that made it again with --resume "
+            f"(it recomputes damaged chunks), otherwise restore the file."
+        ) from None
     return out
+
+
+def _read_chunk(layout: ChunkLayout, index: tuple[int, ...]) -> np.ndarray | None:
+    payload = read_payload(layout, index)
+    return None if payload is None else decode_payload(layout, index, payload)
 
 
 def read_region(layout: ChunkLayout, key: tuple[slice, ...]) -> np.ndarray:

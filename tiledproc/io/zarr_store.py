@@ -8,9 +8,13 @@ Plain Zarr arrays (v2 or v3) are read as well.
 
 Writing is done chunk by chunk: one task per stored chunk, so writers never
 share a chunk. While an output is being written, the *driver* (never a
-worker) appends the index of every finished chunk to ``0/.tiledproc-done``;
+worker) appends every finished chunk, with its stored size and CRC-32, to
+the completion record ``0/.tiledproc-done`` (:mod:`tiledproc.io.record`);
 the output's fingerprint in ``zarr.json`` says which computation the chunks
-belong to. Resuming reads the record and computes only what is missing.
+belong to, and the input stamps (:mod:`tiledproc.io.stamps`) which input
+data. Resuming checks the stamps, checks every recorded chunk against the
+record and computes only what is missing or damaged. What may be replaced,
+and the writer lock, are in :mod:`tiledproc.io.safety`.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
-import shutil
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,18 +36,25 @@ import numpy as np
 import zarr
 from dask.base import tokenize
 
+from .._validate import as_image
 from .._version import __version__
 from ..errors import (
+    IncompleteInputError,
     InvalidParameterError,
     NotAZarrStoreError,
     OutputExistsError,
     OutputInsideInputError,
     ResumeMismatchError,
+    StorageError,
     StoreNotFoundError,
+    TiledprocWarning,
 )
-from .chunkio import ChunkLayout, ChunkReader, layout_of, remove_temporaries, write_chunk
+from .chunkio import ChunkLayout, ChunkReader, layout_of, remove_temporaries, storage_error, write_chunk
 from .codecs import DEFAULT_CODEC, compressors_for
 from .metadata import dimension_names, json_safe, ome_multiscales
+from .record import DONE_LOG, check_chunks, format_entry, read_record
+from .safety import OutputLock, clear_output, is_tiledproc_output, real_path
+from .stamps import content_stamp
 
 __all__ = [
     "open_raster",
@@ -53,13 +65,35 @@ __all__ = [
     "prepare_output",
     "write_tasks",
     "check_not_inside",
+    "check_complete",
+    "input_stamps",
 ]
 
-DONE_LOG = ".tiledproc-done"
 LEVEL0 = "0"
+log = logging.getLogger("tiledproc")
 
 
 # --------------------------------------------------------------------- reading
+
+
+def _check_metadata(p: Path) -> None:
+    """A clear error for metadata that exists but cannot be read or parsed."""
+    for name in ("zarr.json", ".zarray", ".zgroup", ".zattrs"):
+        f = p / name
+        try:
+            text = f.read_bytes()
+        except FileNotFoundError:
+            continue
+        except IsADirectoryError:
+            raise NotAZarrStoreError(f"{str(f)!r} is a directory; a Zarr store's metadata is a file.") from None
+        except OSError as e:
+            raise storage_error(e, f"reading {str(f)!r}") from None
+        try:
+            json.loads(text)
+        except ValueError as e:
+            raise NotAZarrStoreError(
+                f"{str(f)!r} is damaged: not valid JSON ({e}); restore it, or make the store again."
+            ) from None
 
 
 def _locate(path) -> tuple[Path, zarr.Array, dict]:
@@ -70,9 +104,17 @@ def _locate(path) -> tuple[Path, zarr.Array, dict]:
     if p.is_file():
         hint = " Convert it first: tiledproc ingest SRC DST." if p.suffix.lower() in (".tif", ".tiff") else ""
         raise NotAZarrStoreError(f"{str(p)!r} is a file, not a Zarr store.{hint}")
+    if not os.access(p, os.R_OK | os.X_OK):
+        raise StorageError(f"Cannot read {str(p)!r}: permission denied; check its permissions.")
+    _check_metadata(p)
     try:
         node = zarr.open(str(p), mode="r")
-    except Exception as e:  # zarr raises several kinds here
+    except PermissionError as e:
+        raise storage_error(e, f"opening {str(p)!r}") from None
+    except (FileNotFoundError, zarr.errors.BaseZarrError, KeyError, ValueError, TypeError) as e:
+        if any((p / n).exists() for n in ("zarr.json", ".zarray", ".zgroup")):
+            detail = " ".join(str(e).split()) or type(e).__name__
+            raise NotAZarrStoreError(f"{str(p)!r} has Zarr metadata that zarr cannot read: {detail}") from e
         raise NotAZarrStoreError(
             f"{str(p)!r} is not a Zarr store (no zarr.json or .zarray/.zgroup inside)."
         ) from e
@@ -120,7 +162,46 @@ def _metadata_stamp(p: Path) -> str:
     return ";".join(parts)
 
 
-def open_raster(path, *, chunks=None) -> da.Array:
+def check_complete(path, attrs: dict, *, allow_incomplete: bool = False) -> None:
+    """Refuse an input whose provenance says its run was interrupted (or warn, if allowed)."""
+    prov = attrs.get("tiledproc")
+    if not isinstance(prov, dict) or prov.get("complete") is not False:
+        return
+    what = f"the tiledproc {prov.get('operation', 'run')} that made it"
+    if allow_incomplete:
+        warnings.warn(
+            f"Input {str(path)!r} is incomplete ({what} was interrupted); its missing chunks read as "
+            f"fill value (NaN or 0).", TiledprocWarning, stacklevel=3,
+        )
+        return
+    raise IncompleteInputError(
+        f"Input {str(path)!r} is incomplete: {what} was interrupted, so some of its chunks are missing. "
+        f"Finish it by running that command again with --resume, or pass --allow-incomplete "
+        f"(allow_incomplete=True) to use it as it is."
+    )
+
+
+def input_stamps(inputs) -> dict[str, str]:
+    """The content stamp of every input path that exists (see :mod:`tiledproc.io.stamps`)."""
+    out = {}
+    for inp in inputs:
+        if inp is None:
+            continue
+        p = Path(inp).expanduser()
+        if not p.exists():
+            continue
+        array_dir = None
+        if p.is_dir():
+            try:
+                q, z, _ = _locate(p)
+                array_dir = q / z.path if z.path else q
+            except Exception:  # not a store we read: stamp the whole directory
+                array_dir = None
+        out[str(inp)] = content_stamp(p, array_dir)
+    return out
+
+
+def open_raster(path, *, chunks=None, allow_incomplete: bool = False) -> da.Array:
     """Open a Zarr raster lazily as a ``(band, y, x)`` dask array.
 
     Parameters
@@ -129,6 +210,10 @@ def open_raster(path, *, chunks=None) -> da.Array:
         A tiledproc/OME-Zarr image (its level 0 is read) or a plain Zarr array.
     chunks : tuple, optional
         Dask chunks; by default the stored chunks (shards for sharded arrays).
+    allow_incomplete : bool
+        Read an output whose run was interrupted (its provenance says
+        incomplete; missing chunks read as fill value). Refused by default,
+        since its results would be silently partial; allowed, it warns.
 
     Returns
     -------
@@ -141,8 +226,11 @@ def open_raster(path, *, chunks=None) -> da.Array:
         The path does not exist.
     NotAZarrStoreError
         The path exists but is not a Zarr array or image.
+    IncompleteInputError
+        The store is an interrupted tiledproc output (see ``allow_incomplete``).
     """
-    p, z, _ = _locate(path)
+    p, z, attrs = _locate(path)
+    check_complete(p, attrs, allow_incomplete=allow_incomplete)
     lead = [n for n in z.shape[:-2] if n != 1]
     if z.ndim < 2 or len(lead) > 1:
         raise NotAZarrStoreError(
@@ -257,18 +345,14 @@ def set_levels(path, names: Sequence[str]) -> None:
 # --------------------------------------------------------------------- writing
 
 
-def _resolved(p) -> Path:
-    return Path(os.path.abspath(Path(p).expanduser()))
-
-
 def check_not_inside(output, inputs: Iterable) -> None:
-    """Refuse an output that is an input store, lies inside one, or contains one
-    (overwriting it would delete the input)."""
-    out = _resolved(output)
+    """Refuse an output that is an input, lies inside one, or contains one,
+    comparing real paths (symlinks resolved); see :mod:`tiledproc.io.safety`."""
+    out = real_path(output)
     for inp in inputs:
         if inp is None:
             continue
-        src = _resolved(inp)
+        src = real_path(inp)
         if out == src or src in out.parents:
             raise OutputInsideInputError(
                 f"Output {str(output)!r} is the input store {str(inp)!r} or lies inside it; "
@@ -318,7 +402,7 @@ class OutputSpec:
 
     def __post_init__(self):
         self.path = Path(self.path).expanduser()
-        a = self.array
+        a = as_image(self.array, "array")
         if not isinstance(a, da.Array):
             a = np.asarray(a)
         if a.ndim == 2:
@@ -350,12 +434,23 @@ class OutputSpec:
 
 @dataclass
 class PreparedOutput:
+    """An output store ready for its chunk writes, holding its writer lock.
+
+    ``done`` are the chunks already written and checked (resume), ``created``
+    says whether this run made the store (a fresh write or a replacement),
+    ``repaired`` how many recorded chunks were missing or damaged and are
+    computed again.
+    """
+
     spec: OutputSpec
-    zarray: zarr.Array
     done: set[tuple[int, ...]]
     complete: bool
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    created: bool = False
+    repaired: int = 0
+    lock: OutputLock | None = field(default=None, repr=False)
+    _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _fd: int | None = field(default=None, repr=False)
+    _recorded: int = field(default=0, repr=False)
 
     @property
     def layout(self) -> ChunkLayout:
@@ -376,59 +471,63 @@ class PreparedOutput:
     def n_chunks(self) -> int:
         return int(np.prod(self.grid))
 
-    def record_done(self, index: tuple[int, ...]) -> None:
-        """Append one finished chunk to the completion record (driver only)."""
-        with self._lock:
-            if self._fd is None:
-                self._fd = os.open(self.path / LEVEL0 / DONE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            os.write(self._fd, (" ".join(map(str, index)) + "\n").encode())
+    def record_done(self, index: tuple[int, ...], size: int, crc: int) -> None:
+        """Append one finished chunk, its stored size and CRC-32, to the completion record
+        (driver only)."""
+        with self._mutex:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self.path / LEVEL0 / DONE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                os.write(self._fd, format_entry(tuple(index), size, crc))
+            except OSError as e:
+                raise storage_error(e, f"recording a finished chunk of {str(self.path)!r}") from None
             self.done.add(tuple(index))
+            self._recorded += 1
+
+    def _set_provenance(self, **items) -> None:
+        group = zarr.open_group(str(self.path), mode="r+")
+        meta = dict(dict(group.attrs).get("tiledproc", {}))
+        meta.update(items)
+        group.attrs["tiledproc"] = meta
 
     def finish(self) -> None:
         """Mark the output complete once every chunk is recorded."""
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        self.close()
         if len(self.done) < self.n_chunks:
             return
-        group = zarr.open_group(str(self.path), mode="r+")
-        attrs = dict(group.attrs)
-        meta = dict(attrs.get("tiledproc", {}))
-        meta["complete"] = True
-        meta["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        group.attrs["tiledproc"] = meta
         try:
-            os.remove(self.path / LEVEL0 / DONE_LOG)
-        except FileNotFoundError:
-            pass
+            self._set_provenance(complete=True,
+                                 finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        except OSError as e:
+            raise storage_error(e, f"marking {str(self.path)!r} complete") from None
         # a worker killed mid-write leaves its temporary file behind; every chunk is
         # in place now, so anything temporary is debris
         remove_temporaries(self.path / LEVEL0)
         self.complete = True
 
     def close(self) -> None:
-        with self._lock:
+        with self._mutex:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
 
-
-def _read_done(path: Path, grid: tuple[int, ...]) -> set[tuple[int, ...]]:
-    """The chunks the completion record lists (lines cut short by a crash are ignored)."""
-    log = path / LEVEL0 / DONE_LOG
-    done: set[tuple[int, ...]] = set()
-    if not log.exists():
-        return done
-    # every record ends with a newline; the last piece is empty or a cut line
-    for line in log.read_text().split("\n")[:-1]:
+    def release(self, failed: bool = False) -> None:
+        """Close the record and give up the lock. After a failure before any chunk was
+        recorded, a store this run made is removed: nothing of it is worth resuming,
+        and a rerun must not find it in its way."""
+        self.close()
         try:
-            index = tuple(int(v) for v in line.split())
-        except ValueError:
-            continue
-        if len(index) == len(grid) and all(0 <= i < n for i, n in zip(index, grid)):
-            done.add(index)
-    return done
+            if failed and self.created and self._recorded == 0 and not self.done:
+                clear_output(self.path)
+                if self.lock is not None:
+                    self.lock.release()
+                try:
+                    os.rmdir(self.path)
+                except OSError:
+                    pass
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
 
 def _fill_value(spec: OutputSpec):
@@ -437,58 +536,123 @@ def _fill_value(spec: OutputSpec):
     return float("nan") if np.dtype(spec.array.dtype).kind == "f" else 0
 
 
+def _resume(spec: OutputSpec, fingerprint: str, stamps: dict) -> tuple[set, bool, int]:
+    """Check an existing output for resuming: (good chunks, complete, chunks to redo)."""
+    path = spec.path
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        meta = dict(group.attrs).get("tiledproc", {})
+        zarr.open_array(str(path / LEVEL0), mode="r")
+    except Exception as e:
+        raise ResumeMismatchError(
+            f"Cannot resume into {str(path)!r}: it is not an output written by tiledproc. "
+            f"Use overwrite to replace it."
+        ) from e
+    if meta.get("fingerprint") != fingerprint:
+        raise ResumeMismatchError(
+            f"Cannot resume into {str(path)!r}: it was made by a different computation "
+            f"(operation {meta.get('operation')!r}, fingerprint {meta.get('fingerprint')!r}, "
+            f"this run {fingerprint!r}). Use overwrite to start it again."
+        )
+    recorded = meta.get("input_stamps") or {}
+    for inp, stamp in recorded.items():
+        now = stamps.get(inp)
+        if now != stamp:
+            change = "is gone" if now is None else "has changed"
+            raise ResumeMismatchError(
+                f"Cannot resume into {str(path)!r}: its input {inp!r} {change} since the run that made it began, "
+                f"so resumed chunks would mix old and new data. Start again with overwrite (--overwrite)."
+            )
+    grid = tuple(len(c) for c in spec.array.chunks)
+    layout = layout_of(path / LEVEL0)
+    if layout is None:
+        raise ResumeMismatchError(f"Cannot resume into {str(path)!r}: its array {LEVEL0!r} is not one tiledproc writes.")
+    record = read_record(path / LEVEL0, grid)
+    good, bad = check_chunks(layout, record)
+    if bad:
+        shown = ", ".join(f"{os.path.relpath(layout.file(i), path)} ({why})" for i, why in sorted(bad.items())[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        log.warning("%s: %d recorded chunk(s) are missing or damaged and are computed again: %s%s",
+                    path, len(bad), shown, more)
+    n = int(np.prod(grid))
+    complete = bool(meta.get("complete")) and len(good) == n
+    return good, complete, len(bad)
+
+
 def prepare_output(
     spec: OutputSpec,
     *,
     overwrite: bool = False,
     resume: bool = False,
     inputs: Sequence = (),
+    stamps: dict | None = None,
 ) -> PreparedOutput:
-    """Create (or reopen for resume) the store of one output.
+    """Create (or reopen for resume) the store of one output, holding its writer lock.
+
+    ``stamps`` are the inputs' content stamps (:func:`input_stamps`), taken
+    once by the caller; a fresh output records them, a resumed one must
+    match them.
 
     Raises
     ------
     OutputExistsError
         The output exists and neither ``overwrite`` nor ``resume`` is set.
+    UnsafeOutputError
+        The path is one tiledproc never writes or replaces (see :mod:`tiledproc.io.safety`).
+    OutputLockedError
+        Another run is writing the output.
     ResumeMismatchError
-        ``resume`` is set but the existing output belongs to another computation.
+        ``resume`` is set but the existing output belongs to another computation,
+        or an input changed since it was begun.
     OutputInsideInputError
         The output would be, or be inside, or contain an input store.
     """
-    check_not_inside(spec.path, inputs)
+    from .safety import check_output_paths
+
+    check_output_paths([spec.path], inputs, overwrite=overwrite, resume=resume)
     path = spec.path
     fingerprint = spec.fingerprint
-    if path.exists() and resume:
-        try:
-            group = zarr.open_group(str(path), mode="r")
-            meta = dict(group.attrs).get("tiledproc", {})
-            zarray = zarr.open_array(str(path / LEVEL0), mode="r+")
-        except Exception as e:
-            raise ResumeMismatchError(
-                f"Cannot resume into {str(path)!r}: it is not an output written by tiledproc. "
-                f"Use overwrite to replace it."
-            ) from e
-        if meta.get("fingerprint") != fingerprint:
-            raise ResumeMismatchError(
-                f"Cannot resume into {str(path)!r}: it was made by a different computation "
-                f"(operation {meta.get('operation')!r}, fingerprint {meta.get('fingerprint')!r}, "
-                f"this run {fingerprint!r}). Use overwrite to start it again."
-            )
-        complete = bool(meta.get("complete"))
-        grid = tuple(len(c) for c in spec.array.chunks)
-        done = set(np.ndindex(*grid)) if complete else _read_done(path, grid)
-        remove_temporaries(path / LEVEL0)
-        return PreparedOutput(spec, zarray, done, complete)
-    if path.exists() or path.is_symlink():
-        if not overwrite:
-            raise OutputExistsError(
-                f"Output {str(path)!r} already exists; pass overwrite (--overwrite) to replace it "
-                f"or resume (--resume) to finish an interrupted run."
-            )
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+    stamps = input_stamps(inputs) if stamps is None else stamps
+    exists = path.exists()
+    try:
+        if not exists:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+    except FileExistsError:
+        raise OutputExistsError(
+            f"Output {str(path)!r} appeared while this run was starting (another run?); run again."
+        ) from None
+    except OSError as e:
+        raise storage_error(e, f"creating output {str(path)!r}") from None
+    lock = OutputLock(path, takeover=overwrite or resume)
+    try:
+        lock.acquire()
+    except BaseException:
+        if not exists:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+        raise
+    try:
+        if exists and resume and (path / "zarr.json").exists():
+            done, complete, repaired = _resume(spec, fingerprint, stamps)
+            if repaired and not complete:
+                PreparedOutput(spec, done, complete)._set_provenance(complete=False)
+            remove_temporaries(path / LEVEL0)
+            return PreparedOutput(spec, done, complete, created=False, repaired=repaired, lock=lock)
+        if exists:
+            clear_output(path)
+        _create_store(spec, fingerprint, stamps)
+        return PreparedOutput(spec, set(), False, created=True, lock=lock)
+    except BaseException:
+        failed = PreparedOutput(spec, set(), False, created=not exists or overwrite, lock=lock)
+        failed.release(failed=True)
+        raise
+
+
+def _create_store(spec: OutputSpec, fingerprint: str, stamps: dict) -> None:
+    path = spec.path
     a = spec.array
     attrs = json_safe(dict(spec.attrs))
     attrs["ome"] = ome_multiscales(spec.name or path.stem, 3, 1)
@@ -496,35 +660,38 @@ def prepare_output(
         "version": __version__,
         **json_safe(spec.provenance),
         "fingerprint": fingerprint,
+        "input_stamps": stamps,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "codec": spec.codec,
         "complete": False,
     }
     attrs["tiledproc"] = provenance
-    path.parent.mkdir(parents=True, exist_ok=True)
-    group = zarr.create_group(str(path), zarr_format=3, attributes=attrs, overwrite=False)
-    zarray = group.create_array(
-        LEVEL0,
-        shape=a.shape,
-        dtype=a.dtype,
-        chunks=spec.chunks,
-        compressors=compressors_for(spec.codec),
-        fill_value=_fill_value(spec),
-        dimension_names=dimension_names(3),
-    )
-    return PreparedOutput(spec, zarray, set(), False)
+    try:
+        group = zarr.create_group(str(path), zarr_format=3, attributes=attrs, overwrite=False)
+        group.create_array(
+            LEVEL0,
+            shape=a.shape,
+            dtype=a.dtype,
+            chunks=spec.chunks,
+            compressors=compressors_for(spec.codec),
+            fill_value=_fill_value(spec),
+            dimension_names=dimension_names(3),
+        )
+    except OSError as e:
+        raise storage_error(e, f"creating output {str(path)!r}") from None
 
 
 def _write_block(block: np.ndarray, *, layout: ChunkLayout, block_id=None) -> np.ndarray:
-    write_chunk(layout, tuple(block_id), block)
-    return np.zeros((1,) * block.ndim, dtype=np.int8)
+    size, crc = write_chunk(layout, tuple(block_id), block)
+    return np.array([size, crc], dtype=np.int64).reshape((1,) * (block.ndim - 1) + (2,))
 
 
 def write_tasks(outputs: Sequence[PreparedOutput]) -> tuple[list, list[tuple[int, tuple[int, ...]]]]:
     """The chunk writes still to do, as dask collections plus what each key is.
 
     Returns ``(writers, todo)``: one dask array per output whose block
-    ``index`` writes chunk ``index`` of that output, and
+    ``index`` writes chunk ``index`` of that output and holds the stored
+    size and CRC-32 of the chunk (for the completion record), and
     ``[(key, output index, chunk index), ...]`` for the chunks not yet
     recorded as done. The engine builds one graph from all writers, so
     tasks they share (reading an input chunk, a common intermediate) run once.
@@ -535,9 +702,9 @@ def write_tasks(outputs: Sequence[PreparedOutput]) -> tuple[list, list[tuple[int
         a = out.spec.array
         w = da.map_blocks(
             functools.partial(_write_block, layout=out.layout),
-            a, dtype=np.int8, chunks=tuple((1,) * len(c) for c in a.chunks),
+            a, dtype=np.int64, chunks=tuple((1,) * len(c) for c in a.chunks[:-1]) + ((2,) * len(a.chunks[-1]),),
             name=f"write-{k}-{out.spec.fingerprint}",
-            meta=np.empty((0,) * a.ndim, dtype=np.int8),
+            meta=np.empty((0,) * a.ndim, dtype=np.int64),
         )
         writers.append(w)
         for index in np.ndindex(*out.grid):
