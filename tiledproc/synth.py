@@ -22,6 +22,7 @@ import numpy as np
 from dask.base import tokenize
 
 from ._validate import parse_int
+from .engine.limits import check_chunk_size, check_raster_size
 from .errors import InvalidParameterError
 
 __all__ = ["synth_scene", "synth_labels", "KINDS"]
@@ -146,13 +147,16 @@ def _labels_block(*, seed, shape, chunks, cell, block_id=None):
     return (cy * ncols + cx).astype(np.int32)[None]
 
 
-def _check(shape, chunks):
+def _check(shape, chunks, itemsize=4):
     shape = tuple(parse_int(s, "shape") for s in shape)
     if len(shape) != 3 or min(shape) < 1:
         raise InvalidParameterError(f"Expected shape to be (bands, y, x) of positive sizes, got {shape} instead.")
     chunks = tuple(parse_int(c, "chunks") for c in chunks)
     if len(chunks) != 3 or min(chunks) < 1:
         raise InvalidParameterError(f"Expected chunks to be three positive sizes, got {chunks} instead.")
+    check_raster_size(shape, chunks, itemsize, "A synthetic raster")
+    chunks = tuple(min(c, s) for c, s in zip(chunks, shape))
+    check_chunk_size(chunks, "A synthetic raster")
     return shape, da.core.normalize_chunks(chunks, shape)
 
 
@@ -161,7 +165,7 @@ def synth_scene(shape=(16, 5000, 5000), *, dtype="float32", chunks=(1, 1024, 102
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype("float32"), np.dtype("float64"), np.dtype("uint16")):
         raise InvalidParameterError(f"Expected dtype float32, float64 or uint16, got {dtype} instead.")
-    shape, chunks = _check(shape, chunks)
+    shape, chunks = _check(shape, chunks, dtype.itemsize)
     seed = parse_int(seed, "seed")
     # generate up to 16 bands per task (they share the land cover), then split as asked
     gen = ((min(shape[0], 16),) * (shape[0] // 16) + ((shape[0] % 16,) if shape[0] % 16 else ()),

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import click
 
 from .._version import __version__
-from ..errors import TiledprocError
+from ..errors import TiledprocError, TiledprocWarning
 
 
 class _Formatter(logging.Formatter):
@@ -35,6 +36,35 @@ def _setup_logging(verbosity: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     logger.addHandler(handler)
+    # other libraries' warnings and log records are details: shown with -v
+    warnings.showwarning = _show_warning
+    for name in THIRD_PARTY_LOGGERS:
+        other = logging.getLogger(name)
+        for h in list(other.handlers):
+            if isinstance(h, _ToDebug):
+                other.removeHandler(h)
+        other.addHandler(_ToDebug())
+        other.propagate = False
+
+
+THIRD_PARTY_LOGGERS = ("tifffile", "numcodecs", "zarr", "py.warnings")
+
+
+class _ToDebug(logging.Handler):
+    """Passes another library's log records on as tiledproc debug lines (``-v``)."""
+
+    def emit(self, record):
+        log = logging.getLogger("tiledproc")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: %s", record.name, record.getMessage())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    log = logging.getLogger("tiledproc")
+    if issubclass(category, TiledprocWarning):
+        log.warning("%s", message)
+    else:
+        log.debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
 
 
 class UserError(click.ClickException):
@@ -59,6 +89,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except TiledprocError as e:
             raise UserError(str(e)) from e
+        except OSError as e:  # the environment: a file system, a permission, a network
+            where = f": {e.filename}" if getattr(e, "filename", None) else ""
+            raise UserError(f"{e.strerror or e}{where}") from e
         except KeyboardInterrupt as e:
             raise Interrupted("interrupted") from e
 
@@ -107,4 +140,4 @@ def main(argv=None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-from . import info, ingest, ops, preview, run, synth  # noqa: E402,F401  (register the commands)
+from . import info, ingest, ops, preview, run, synth, verify  # noqa: E402,F401  (register the commands)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsafeOutputError
 from ..pipeline.config import parse_pipeline
 from ..pipeline.registry import Operation, Param, all_operations
 from ..pipeline.run import RunOptions, run_pipeline, summary_text
@@ -78,6 +78,9 @@ def _make_command(op: Operation):
                 allow_incomplete, space_check, **kw):
         extra_inputs = {role: kw.pop(role) for role in op.inputs if role != "input"}
         out_paths = {o: kw.pop(f"out_{o}") for o in op.outputs}
+        for o, path in out_paths.items():
+            if path is not None and not str(path).strip():
+                raise UnsafeOutputError(f"--{o.replace('_', '-')}: the output path is empty; give the store to write.")
         if not any(out_paths.values()):
             raise click.UsageError(f"give at least one output: {outs}")
         params = {k: v for k, v in kw.items() if v is not None}

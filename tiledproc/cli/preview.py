@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 import numpy as np
 
 from ..engine.pyramid import add_levels
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, StorageError, UnsafeOutputError
 from ..io.png import write_png
-from ..io.zarr_store import _locate, level_array, store_levels
+from ..io.safety import OutputLock, is_tiledproc_output, real_path
+from ..io.zarr_store import check_complete, level_array, read_attrs, store_levels
 from . import cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png_target(out, store) -> None:
+    """A quicklook goes to a new file or replaces a PNG, in an existing directory, outside the store."""
+    p = Path(out).expanduser()
+    if str(out).strip() == "":
+        raise UnsafeOutputError("The preview path is empty; give the .png file to write.")
+    if p.is_symlink():
+        raise UnsafeOutputError(f"{str(out)!r} is a symbolic link; give the real path of the PNG to write.")
+    if p.is_dir():
+        raise UnsafeOutputError(f"{str(out)!r} is a directory; give the path of the .png file to write.")
+    if p.exists():
+        try:
+            with open(p, "rb") as f:
+                head = f.read(8)
+        except OSError as e:
+            raise StorageError(f"Cannot read {str(out)!r}: {e.strerror}.") from None
+        if head != PNG_MAGIC:
+            raise UnsafeOutputError(
+                f"{str(out)!r} exists and is not a PNG; a preview replaces only a PNG. Choose another path."
+            )
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        what = "is a file" if parent.exists() else "does not exist"
+        raise StorageError(f"Cannot write the preview {str(out)!r}: the directory {str(parent)!r} {what}.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StorageError(f"Cannot write the preview {str(out)!r}: {str(parent)!r} is not writable.")
+    src = real_path(store)
+    dst = real_path(out)
+    if dst == src or src in dst.parents:
+        raise UnsafeOutputError(f"{str(out)!r} lies inside the store {str(store)!r}; write the preview elsewhere.")
 
 
 def _bands(ctx, param, value):
@@ -49,7 +86,8 @@ def stretch(band: np.ndarray, low: float, high: float) -> np.ndarray:
 
 def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2.0, 98.0)):
     """Write the quicklook PNG; returns (level name, level shape, image shape)."""
-    _locate(store)  # a clear error for a missing or non-Zarr path
+    read_attrs(store)  # a clear error for a missing or non-Zarr path
+    check_png_target(out, store)
     level, shape = choose_level(store, size)
     if level == "0" and max(shape[-2:]) > size:
         raise InvalidParameterError(
@@ -68,7 +106,16 @@ def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2
     data = data[:, ::step, ::step]
     channels = [stretch(d, *percentiles) for d in data]
     image = channels[0] if len(channels) == 1 else np.stack(channels, axis=-1)
-    write_png(out, image)
+    tmp = Path(f"{out}.tmp-{os.getpid()}")
+    try:
+        write_png(tmp, image)
+        os.replace(tmp, out)
+    except OSError as e:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise StorageError(f"{e.strerror or e} while writing the preview {str(out)!r}.") from None
     return level, shape, image.shape
 
 
@@ -102,6 +149,16 @@ def preview(store, out, band, rgb, size, percentiles):
               help="Number of 2x levels above full resolution.")
 def pyramid(store, levels):
     """Add 2x downsampled levels (OME-Zarr multiscales) to STORE, for viewers and previews."""
-    _locate(store)
-    names = add_levels(store, levels)
+    attrs = read_attrs(store)
+    if not is_tiledproc_output(store):
+        raise UnsafeOutputError(
+            f"{str(store)!r} was not written by tiledproc; adding levels rewrites its metadata and replaces arrays "
+            f"1, 2, ..., so tiledproc does it only to its own outputs. Convert it first (tiledproc save_raster, or "
+            f"run an operation with --pyramid N)."
+        )
+    check_complete(store, attrs)
+    if not os.access(Path(store), os.W_OK):
+        raise StorageError(f"Cannot add levels to {str(store)!r}: it is not writable.")
+    with OutputLock(store, takeover=True):
+        names = add_levels(store, levels)
     click.echo(f"{store}: levels {', '.join(names)}")

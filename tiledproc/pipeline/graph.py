@@ -8,11 +8,12 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 
-from ..errors import ConfigError, StoreNotFoundError, TiledprocError
+from ..engine.limits import check_raster_size
+from ..errors import ConfigError, IncompleteInputError, StoreNotFoundError, TiledprocError
 from ..io.codecs import DEFAULT_CODEC
 from ..io.metadata import carry_over
 from ..io.tiff import is_tiff, read_tiff, tiff_attrs
-from ..io.zarr_store import OutputSpec, open_raster, read_attrs
+from ..io.zarr_store import OutputSpec, check_complete, open_raster, read_attrs
 from ..synth import synth_labels, synth_scene
 from .config import InputDecl, Pipeline, Ref, which_key
 
@@ -26,7 +27,7 @@ class Graph:
     pipeline: Pipeline
     inputs: dict[str, da.Array]
     input_attrs: dict[str, dict]
-    input_kinds: dict[str, str]  # zarr | tiff | synth (to be made)
+    input_kinds: dict[str, str]  # zarr | tiff | synth (to be made) | synth-partial (to be finished)
     arrays: dict[Ref, da.Array]
     outputs: list[OutputSpec]
     halos: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -45,14 +46,28 @@ def synth_array(decl: InputDecl) -> da.Array:
                        chunks=tuple(s.get("chunks", (1, 1024, 1024))), seed=s.get("seed", 0))
 
 
-def _open_input(p: Pipeline, decl: InputDecl):
+def _open_input(p: Pipeline, decl: InputDecl, *, resume: bool = False, allow_incomplete: bool = False):
     table = "input" if decl.name == "input" else f"inputs.{decl.name}"
     try:
         if decl.path.exists():
             if decl.path.is_file() and is_tiff(decl.path):
                 a = read_tiff(decl.path, chunks=decl.chunks or TIFF_READ_CHUNKS, series=decl.series)
                 return a, tiff_attrs(decl.path, decl.series), "tiff"
-            return open_raster(decl.path, chunks=decl.chunks), read_attrs(decl.path), "zarr"
+            attrs = read_attrs(decl.path)
+            if decl.synth is not None:
+                try:
+                    check_complete(decl.path, attrs)
+                except IncompleteInputError:
+                    if not resume:
+                        raise IncompleteInputError(
+                            f"The synthetic input {str(decl.path)!r} is incomplete: its synthesis was interrupted. "
+                            f"Run the same command again with --resume to finish it (and the outputs)."
+                        ) from None
+                    a = synth_array(decl)  # finished by the run, then read as stored
+                    return (a.rechunk(decl.chunks) if decl.chunks is not None else a), {}, "synth-partial"
+            a = open_raster(decl.path, chunks=decl.chunks, allow_incomplete=allow_incomplete)
+            check_raster_size(a.shape, [max(c) for c in a.chunks], a.dtype.itemsize, f"Input {str(decl.path)!r}")
+            return a, attrs, "zarr"
         if decl.synth is not None:
             a = synth_array(decl)
             if decl.chunks is not None:
@@ -88,16 +103,20 @@ def _history(p: Pipeline, ref: Ref) -> tuple[list[dict], list[str]]:
     return steps, roots
 
 
-def build_graph(p: Pipeline, *, codec: str | None = None) -> Graph:
+def build_graph(p: Pipeline, *, codec: str | None = None, resume: bool = False,
+                allow_incomplete: bool = False) -> Graph:
     """Open the inputs, build every step lazily, describe every output.
 
-    Nothing is computed. Errors an operation raises for its parameters
+    Nothing is computed. An input that is an interrupted output is refused
+    unless ``allow_incomplete``; an interrupted synthetic input is finished
+    first with ``resume``. Errors an operation raises for its parameters
     (an even window size, a palette of the wrong width) become ConfigErrors
     naming the step and the key.
     """
     inputs, attrs, kinds = {}, {}, {}
     for name, decl in p.inputs.items():
-        inputs[name], attrs[name], kinds[name] = _open_input(p, decl)
+        inputs[name], attrs[name], kinds[name] = _open_input(p, decl, resume=resume,
+                                                             allow_incomplete=allow_incomplete)
     arrays: dict[Ref, da.Array] = {Ref(name): a for name, a in inputs.items()}
     halos = {}
     for step in p.steps.values():

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..engine.execute import SchedulerSpec, parse_scheduler
 from ..engine.progress import format_bytes, format_seconds
-from ..engine.runner import WriteReport, _check_all, write_outputs
-from ..errors import ConfigError
+from ..engine.runner import WriteReport, check_outputs, write_outputs
+from ..errors import ConfigError, TiledprocError
+from ..io.safety import check_space
 from ..io.zarr_store import OutputSpec
 from .config import Pipeline, load_pipeline, parse_pipeline
 from .graph import Graph, build_graph, input_paths, output_nbytes, synth_array
@@ -127,18 +128,29 @@ def plan_text(g: Graph, spec: SchedulerSpec) -> str:
     return "\n".join(lines)
 
 
-def _make_inputs(g: Graph, settings: dict, spec: SchedulerSpec) -> bool:
-    """Write the synthetic inputs that are missing. Returns whether any was made."""
-    made = False
+def _synth_specs(g: Graph) -> list[tuple[str, OutputSpec]]:
+    """The synthetic inputs to write (missing, or interrupted and to be resumed)."""
+    out = []
     for name, kind in g.input_kinds.items():
-        if kind != "synth":
+        if kind not in ("synth", "synth-partial"):
             continue
         decl = g.pipeline.inputs[name]
-        log.info("making the synthetic %s at %s", "input" if name == "input" else f"input {name!r}", decl.path)
-        out = OutputSpec(decl.path, synth_array(decl), chunks=None,
-                         provenance={"operation": "synth", "parameters": decl.synth,
-                                     "categorical": decl.synth.get("kind") == "labels"})
-        write_outputs([out], scheduler=spec, progress=settings["progress"], label=f"synth {name}")
+        out.append((name, OutputSpec(decl.path, synth_array(decl), chunks=None,
+                                     provenance={"operation": "synth", "parameters": decl.synth,
+                                                 "categorical": decl.synth.get("kind") == "labels"})))
+    return out
+
+
+def _make_inputs(g: Graph, settings: dict, spec: SchedulerSpec) -> bool:
+    """Write the synthetic inputs that are missing, or finish those whose synthesis was
+    interrupted. Returns whether any was made."""
+    made = False
+    for name, out in _synth_specs(g):
+        partial = g.input_kinds[name] == "synth-partial"
+        what = "input" if name == "input" else f"input {name!r}"
+        log.info("%s the synthetic %s at %s", "finishing" if partial else "making", what, out.path)
+        write_outputs([out], scheduler=spec, progress=settings["progress"], label=f"synth {name}",
+                      resume=partial, space_check=settings["space_check"])
         made = True
     return made
 
@@ -149,21 +161,28 @@ def run_pipeline(pipeline: Pipeline | str | Path, opts: RunOptions | None = None
     opts = opts or RunOptions()
     p = pipeline if isinstance(pipeline, Pipeline) else load_pipeline(pipeline)
     spec, settings = resolve(p, opts)
-    g = build_graph(p, codec=settings["codec"])  # validates every step and parameter
+    settings["space_check"] = opts.space_check
+    g = build_graph(p, codec=settings["codec"], resume=opts.resume,
+                    allow_incomplete=opts.allow_incomplete)  # validates every step and parameter
     inputs = input_paths(p)
-    try:
-        _check_all(g.outputs, settings["overwrite"], opts.resume, inputs)
-    except ConfigError:
-        raise
+    synth = _synth_specs(g)
+    check_outputs(g.outputs, overwrite=settings["overwrite"], resume=opts.resume, inputs=inputs,
+                  space_check=False, workers=spec.workers)
+    if settings["space_check"] and not opts.resume:  # the outputs and the synthetic inputs still to make
+        check_space([(o.path, o.array.nbytes) for o in g.outputs] +
+                    [(o.path, o.array.nbytes) for name, o in synth if g.input_kinds[name] == "synth"],
+                    replacing=bool(settings["overwrite"]))
     if dry_run:
         echo(plan_text(g, spec))
         return RunResult(g, None, 0.0, spec)
     start = time.perf_counter()
     if _make_inputs(g, settings, spec):
-        g = build_graph(p, codec=settings["codec"])  # now reading the stored inputs
+        g = build_graph(p, codec=settings["codec"], resume=opts.resume,
+                        allow_incomplete=opts.allow_incomplete)  # now reading the stored inputs
     report = write_outputs(
         g.outputs, overwrite=settings["overwrite"], resume=opts.resume, inputs=inputs,
         scheduler=spec, progress=settings["progress"], label=p.name, pyramid=settings["pyramid"],
+        space_check=settings["space_check"],
     )
     seconds = time.perf_counter() - start
     return RunResult(g, report, seconds, spec)
@@ -182,6 +201,8 @@ def summary_text(result: RunResult) -> str:
         written = r.bytes_written if r.bytes_written else share * total
         rate = (read + written) / result.seconds if result.seconds > 0 else 0.0
         resumed = f", {r.chunks_skipped} chunks already done" if r.chunks_skipped else ""
+        if r.chunks_repaired:
+            resumed += f" ({r.chunks_repaired} recorded chunks were missing or damaged and were computed again)"
         lines.append(f"done in {format_seconds(result.seconds)} ({result.seconds:.2f} s): "
                      f"{r.chunks_written} chunks written{resumed}, read {format_bytes(read)}, "
                      f"wrote {format_bytes(written)} uncompressed, {format_bytes(rate)}/s; "
