@@ -35,7 +35,7 @@ from benchcases import CASES  # noqa: E402
 
 
 # Measurements that read what the measurement just before them wrote under out/.
-CHECKS = {"accuracy", "recolor_accuracy", "palette_check"}
+CHECKS = {"accuracy", "recolor_accuracy", "palette_check", "resume_check", "verify"}
 
 
 def measure(case: str, name: str, args: dict) -> dict:

@@ -17,7 +17,9 @@ from click.testing import CliRunner
 import tiledproc as tp
 from tiledproc.cli import cli
 from tiledproc.io import read_attrs
-from tiledproc.io.zarr_store import DONE_LOG, LEVEL0
+from tiledproc.io.chunkio import FAULTS_ENV
+from tiledproc.io.record import DONE_LOG
+from tiledproc.io.zarr_store import LEVEL0
 from tiledproc.pipeline import load_pipeline, run_pipeline
 from tiledproc.pipeline.run import RunOptions
 
@@ -85,18 +87,8 @@ def test_a_killed_worker_does_not_fail_the_run(scene):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
 
-        def slow_down():  # in each worker: make every chunk write take a while
-            import time as _t
-
-            import tiledproc.io.zarr_store as zs
-
-            original = zs.write_chunk
-
-            def slow(layout, index, block):
-                _t.sleep(0.05)
-                return original(layout, index, block)
-
-            zs.write_chunk = slow
+        def slow_down():  # in each worker, through the documented fault seam: every chunk write takes a while
+            os.environ[FAULTS_ENV] = "write-delay=0.05"
 
         client.run(slow_down)
         errors = []

@@ -75,8 +75,12 @@ def parse_scheduler(scheduler: str | None = None, cluster: str | None = None,
             n_workers = int(n) if n else (os.cpu_count() or 1)
         except ValueError:
             n_workers = 0
-        if n_workers < 1:
-            raise InvalidParameterError(f"Expected --cluster local:N with N >= 1, got {cluster!r} instead.")
+        limit = 4 * (os.cpu_count() or 1)
+        if not 1 <= n_workers <= limit:
+            raise InvalidParameterError(
+                f"Expected --cluster local:N with 1 <= N <= {limit} (4 worker processes per CPU of this machine), "
+                f"got {cluster!r} instead."
+            )
         return SchedulerSpec("local-cluster", workers=n_workers)
     if scheduler:
         if "://" in scheduler:

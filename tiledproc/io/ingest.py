@@ -23,6 +23,7 @@ def ingest_tiff(
     series: int = 0,
     scheduler=None,
     progress: str = "off",
+    space_check: bool = True,
 ) -> Path:
     """Convert a TIFF to a Zarr raster without loading the file.
 
@@ -35,7 +36,7 @@ def ingest_tiff(
         The output store.
     chunks : (band, y, x), optional
         Stored chunks; default ``(1, 1024, 1024)``.
-    overwrite, resume : bool
+    overwrite, resume, space_check : bool
         As for :func:`save_raster`.
 
     The source is opened read-only and never modified. ``(y, x)`` becomes
@@ -54,5 +55,5 @@ def ingest_tiff(
         attrs=tiff_attrs(src, series),
     )
     write_outputs([spec], overwrite=overwrite, resume=resume, inputs=[src], scheduler=scheduler,
-                  progress=progress, label="ingest")
+                  progress=progress, label="ingest", space_check=space_check)
     return spec.path

@@ -24,6 +24,7 @@ def save_raster(
     scheduler=None,
     progress: str = "off",
     pyramid: int = 0,
+    space_check: bool = True,
 ) -> Path:
     """Write ``array`` to ``path`` as a Zarr v3 (OME-Zarr 0.5) raster, one task per chunk.
 
@@ -34,11 +35,17 @@ def save_raster(
         The output store (a directory, conventionally ending in ``.zarr``).
     overwrite : bool
         Replace an existing output. Without it an existing output is refused.
+        Only a store tiledproc wrote (its ``zarr.json`` carries tiledproc's
+        provenance) is ever replaced; a directory or file of anything else,
+        the working or home directory or an ancestor of either, and an
+        input or its ancestor are refused (README, "Data safety").
     resume : bool
         Finish an interrupted write of the *same* computation: chunks the
         completion record lists are kept, only the others are computed. The
         result is bit-identical to an uninterrupted run. An output made by a
-        different computation is refused.
+        different computation, or whose inputs changed since it was begun,
+        is refused. Recorded chunks that are missing or damaged are computed
+        again.
     attrs : dict, optional
         Provenance and metadata. The keys ``operation``, ``parameters`` and
         ``input`` go to ``attrs["tiledproc"]`` next to the tiledproc version
@@ -57,7 +64,10 @@ def save_raster(
     progress : {"off", "auto", "bar", "log"}
     pyramid : int
         Add this many 2x downsampled levels (OME-Zarr multiscales) for
-        viewers and ``tiledproc preview``.
+        viewers and ``tiledproc preview`` (0 to 20).
+    space_check : bool
+        Refuse an output larger, uncompressed, than the free space of its
+        file system (default). Turn it off for data known to compress well.
 
     Returns
     -------
@@ -68,5 +78,5 @@ def save_raster(
     provenance.setdefault("operation", "save_raster")
     spec = OutputSpec(Path(path), array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)
     write_outputs([spec], overwrite=overwrite, resume=resume, inputs=inputs, scheduler=scheduler,
-                  progress=progress, pyramid=pyramid)
+                  progress=progress, pyramid=pyramid, space_check=space_check)
     return spec.path

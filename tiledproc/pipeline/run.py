@@ -175,6 +175,10 @@ def run_pipeline(pipeline: Pipeline | str | Path, opts: RunOptions | None = None
     if dry_run:
         echo(plan_text(g, spec))
         return RunResult(g, None, 0.0, spec)
+    if spec.kind == "jobqueue":  # off a submit host: refuse before any store is made
+        from ..engine.jobqueue import check_submit_command
+
+        check_submit_command(spec.cluster)
     start = time.perf_counter()
     if _make_inputs(g, settings, spec):
         g = build_graph(p, codec=settings["codec"], resume=opts.resume,
