@@ -27,7 +27,10 @@ holds the suffix sums of the current segment (rows ``m ..`` its end) and
 ``acc`` the prefix of the next one, so the window starting at row ``m`` of a
 segment is ``S[m] + acc`` (or the whole segment ``S[0]``). The block rows are
 read and converted on the fly (twice: once for the suffixes, once for the
-prefixes), so the only float64 state is the ``w_y`` rows of ``S``.
+prefixes), so the only float64 state is the rows of ``S``: ``min(w_y, H)``
+of them (an output row ``m`` of a segment needs ``S[m]``; the suffix sums
+of a window taller than the block's output rows pass through two spare rows),
+so the scratch is bounded by the block, not by the window.
 
 Along x (second pass, on the row ``V`` of vertical window sums) a row cannot
 be scanned with SIMD, so the window sums use doubling levels instead:
@@ -402,6 +405,7 @@ def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var,
     n = Q * B
     inv_nfull = 1.0 / float(wy * wx)
     V = lev[:n]
+    Ls = S.shape[0] - 2
     # the terms of the x tree in groups of 3 or 4, as tuples (see _tsum):
     # 3, 4, 4+3, 4+4, 4+4+3 or 4+4+4 of them
     T = o.shape[0]
@@ -420,10 +424,14 @@ def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var,
             k = i // wy
             m = i - k * wy
             if m == 0:
-                # S[m] = sum of extended rows i + m .. i + wy - 1
-                _ysuffix(src2d, ymap[i + wy - 1], xmap, run, cval, c, eb, B, var, omit, zero, S[wy - 1])
-                for r in range(wy - 2, -1, -1):
-                    _ysuffix(src2d, ymap[i + r], xmap, run, cval, c, eb, B, var, omit, S[r + 1], S[r])
+                # S[r] = sum of extended rows i + r .. i + wy - 1, kept for the r < Ls
+                # that are output rows of this segment; the partial sums above
+                # them are only steps, made in the two spare rows S[Ls], S[Ls + 1]
+                prev = zero
+                for r in range(wy - 1, -1, -1):
+                    dst = S[r] if r < Ls else S[Ls + (r & 1)]
+                    _ysuffix(src2d, ymap[i + r], xmap, run, cval, c, eb, B, var, omit, prev, dst)
+                    prev = dst
                 V[:] = S[0]
             else:
                 if m == 1:
@@ -725,7 +733,9 @@ def box_stats(
     _box_stats_3d(
         src, ymap, xmap, _contiguous_run(xmap), wy, wx, float(cval), out_mean, out_var,
         np.zeros(K * RL), RL, steps, groups, offs, B, Q, bool(want_var), bool(omit),
-        np.zeros((wy, n)), np.zeros(n), np.zeros(n), np.zeros(Lx),
+        # suffix rows: only those of output rows are kept (see _box_stats_3d), so
+        # a window taller than the block costs no more than the block's rows
+        np.zeros((min(wy, max(H, 1)) + 2, n)), np.zeros(n), np.zeros(n), np.zeros(Lx),
         np.full(src.shape[0], np.nan if _shift is None else float(_shift)),
     )
     if want_std:
