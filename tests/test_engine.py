@@ -64,3 +64,28 @@ def test_run_in_order_reports_and_raises():
     with pytest.raises(ZeroDivisionError, match="task failed"):
         run_in_order({"a": 1, "b": (boom, "a"), "c": (lambda x: x, "b")}, ["c"], lambda i, r: done.append(i),
                      workers=2)
+
+
+def test_collapsed_axes_give_one_partial_per_block(rng):
+    """A kernel over whole blocks along a collapsed axis: one row (column) per block."""
+    from tiledproc.engine.overlap import apply_overlap
+
+    def sums(block, ymap, xmap):  # column sums over the block's rows, x window of 3
+        cols = block[..., ymap, :].sum(axis=-2, keepdims=True)[..., xmap]
+        return (cols[..., :-2] + cols[..., 1:-1] + cols[..., 2:])[None]
+
+    x = rng.normal(size=(2, 9, 11))
+    ref = np.asarray(x).sum(axis=-2, keepdims=True)
+    ref = np.pad(ref, [(0, 0), (0, 0), (1, 1)], mode="symmetric")
+    ref = ref[..., :-2] + ref[..., 1:-1] + ref[..., 2:]
+    (out,) = apply_overlap(sums, x, radius=(0, 1), mode="reflect", n_outputs=1, dtype=float, name="t",
+                           collapse=(True, False))
+    np.testing.assert_allclose(out, ref)
+    a = da.from_array(x, chunks=(1, 4, 3))
+    (out,) = apply_overlap(sums, a, radius=(0, 1), mode="reflect", n_outputs=1, dtype=float, name="t",
+                           collapse=(True, False))
+    assert out.chunks == ((1, 1), (1, 1, 1), (3, 3, 3, 2))
+    np.testing.assert_allclose(out.compute().sum(axis=-2, keepdims=True), ref)
+    with pytest.raises(ValueError, match="no halo"):
+        apply_overlap(sums, a, radius=(1, 1), mode="reflect", n_outputs=1, dtype=float, name="t",
+                      collapse=(True, False))

@@ -215,20 +215,28 @@ def apply_overlap(
     dtype,
     name: str,
     token_parts: Sequence = (),
+    collapse: tuple[bool, bool] = (False, False),
 ):
     """Run ``kernel`` over the last two axes of ``a`` with a halo of ``radius``.
 
     Returns a list of ``n_outputs`` arrays shaped like ``a``: numpy for numpy
     input, lazy dask arrays (with deterministic names) for dask input.
+
+    ``collapse`` (y, x): along a collapsed axis (radius 0) the kernel returns
+    one value per block instead of one per pixel (a partial reduction over the
+    block's rows or columns), so the output has one row (column) per block:
+    1 for numpy input, the number of blocks (or tiles) along it for dask.
     """
     ry, rx = (int(r) for r in radius)
+    if (collapse[0] and ry) or (collapse[1] and rx):
+        raise ValueError("a collapsed axis takes no halo")
     if not is_dask(a) and np.asarray(a).size >= LARGE_NUMPY:
         # a large in-memory array: run in tiles on the local threads (bounded
         # scratch memory, all cores), then hand numpy back
         a = np.asarray(a)
         tiles = da.from_array(a, chunks=(1,) * (a.ndim - 2) + (TILE, TILE), name=False)
         outs = apply_overlap(kernel, tiles, radius=radius, mode=mode, n_outputs=n_outputs, dtype=dtype,
-                             name=name, token_parts=token_parts)
+                             name=name, token_parts=token_parts, collapse=collapse)
         return list(dask.compute(*outs, scheduler="threads"))
     if not is_dask(a):
         a = np.asarray(a)
@@ -261,12 +269,13 @@ def apply_overlap(
         shape=a.shape[-2:],
         mode=mode,
     )
-    token = tokenize(a.name, ry, rx, mode, n_outputs, np.dtype(dtype).str, *token_parts)
+    token = tokenize(a.name, ry, rx, mode, n_outputs, np.dtype(dtype).str, tuple(collapse), *token_parts)
+    out_chunks = tuple((1,) * len(c) if flag else c for c, flag in zip((ychunks, xchunks), collapse))
     stacked = da.map_blocks(
         func,
         extended,
         dtype=dtype,
-        chunks=((n_outputs,),) + a.chunks,
+        chunks=((n_outputs,),) + a.chunks[:-2] + out_chunks,
         new_axis=0,
         name=f"{name}-{token}",
         meta=np.empty((0,) * (nd + 1), dtype=dtype),
