@@ -10,7 +10,8 @@ from scipy import ndimage as ndi
 
 import tiledproc as tp
 from tiledproc.errors import InvalidParameterError, InvalidTypeError
-from tiledproc.testing import assert_chunk_invariant, random_chunks, window_reference
+from tiledproc.kernels.window import _tree
+from tiledproc.testing import assert_chunk_invariant, pad_like_scipy, random_chunks, window_reference
 
 from .conftest import raise_if_dask_computes
 
@@ -311,3 +312,248 @@ def test_bad_arrays_are_refused():
     with pytest.raises(InvalidTypeError, match="Expected image to be a numpy or dask array, got str"):
         tp.window_mean("image.tif", 3)
     assert isinstance(InvalidParameterError("x"), ValueError)
+
+
+# ------------------------------------------------------------------ windows wider than the image
+
+
+def multiplicities(n, s, mode):
+    """How many times each pixel of an n-pixel axis (column n: cval) is in the size-s
+    window of each output pixel: (n, n + 1) Python ints, counted arithmetically (the
+    positions of each residue class modulo the mode's period, or beyond each edge), so
+    that any size can be checked."""
+    from tiledproc.kernels._boundary import mode_index
+
+    r = s // 2
+    M = np.zeros((n, n + 1), dtype=object)
+    for i in range(n):
+        lo, hi = i - r, i + r
+        if mode in ("reflect", "mirror", "wrap") and not (mode == "mirror" and n == 1):
+            period = {"reflect": 2 * n, "mirror": 2 * n - 2, "wrap": n}[mode]
+            for c in range(period):
+                M[i, int(mode_index(np.array([c]), n, mode)[0])] += (hi - c) // period - (lo - 1 - c) // period
+        else:
+            for p in range(max(lo, 0), min(hi, n - 1) + 1):
+                M[i, p] += 1
+            below, above = max(0, min(hi, -1) - lo + 1), max(0, hi - max(lo, n) + 1)
+            if mode == "constant":
+                M[i, n] += below + above
+            else:
+                M[i, 0] += below
+                M[i, n - 1] += above
+        assert sum(M[i]) == s
+    return M
+
+
+def counting_reference(x, size, mode, cval=0.0, nan_policy="propagate"):
+    """Windowed (mean, variance) from the multiplicities: the weighted float64 mean and
+    two-pass variance of the image (with a cval row and column), for any window size."""
+    sy, sx = (size, size) if np.isscalar(size) else size
+    H, W = x.shape[-2:]
+    My, Mx = multiplicities(H, sy, mode), multiplicities(W, sx, mode)
+    ext = np.full(x.shape[:-2] + (H + 1, W + 1), float(cval))
+    ext[..., :H, :W] = x
+    mean, var = np.empty(x.shape), np.empty(x.shape)
+    for i in range(H):
+        for j in range(W):
+            w = np.outer(My[i], Mx[j]).astype(np.float64)
+            for lead in np.ndindex(*x.shape[:-2]):
+                v = np.where(w > 0, ext[lead], 0.0)
+                ww = np.where(np.isnan(v), 0.0, w) if nan_policy == "omit" else w
+                v = np.where(np.isnan(v), 0.0, v) if nan_policy == "omit" else v
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    m = (ww * v).sum() / ww.sum()
+                    var[lead + (i, j)] = (ww * (v - m) ** 2).sum() / ww.sum()
+                mean[lead + (i, j)] = m
+    return mean, var
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_counting_reference_is_the_brute_force(mode, rng):
+    x = rng.normal(size=(5, 4))
+    x[1, 2] = np.nan
+    for size in (1, 3, 9, 11, 23, (41, 7)):
+        for policy in ("propagate", "omit"):
+            got = counting_reference(x, size, mode, cval=-1.0, nan_policy=policy)
+            ref = window_reference(x, size, mode, cval=-1.0, nan_policy=policy)
+            np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, equal_nan=True)
+            np.testing.assert_allclose(got[1], ref[1], rtol=1e-10, atol=1e-14, equal_nan=True)
+
+
+# sizes n - 1, n, n + 1, 2n + 1 and 3n + 7 of a 6 x 5 image (the odd ones of each axis),
+# wide along one axis or both, and larger
+WIDE_SIZES = [(5, 5), (7, 11), (13, 21), (25, 23), (5, 23), (25, 5), (13, 1), (1, 11), 9, 41, 101]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("policy", ["propagate", "omit"])
+def test_windows_wider_than_the_image_match_brute_force(mode, policy, rng):
+    x = rng.normal(size=(2, 6, 5)) * 4 + 30
+    x[0, 2, 3] = np.nan
+    x[1, 0, 0] = np.nan
+    for cval in ([2.5, np.nan] if mode == "constant" else [0.0]):
+        for size in WIDE_SIZES:
+            ref = window_reference(x, size, mode, cval=cval, nan_policy=policy)
+            assert_chunk_invariant(
+                lambda a: tp.window_stats(a, size, mode=mode, cval=cval, nan_policy=policy),
+                x, ref, chunkings=[random_chunks(x.shape, rng) for _ in range(3)] + [(1, 1, 1)],
+                rtol=1e-10, atol=1e-12,
+            )
+
+
+HUGE_SIZES = [10**6 + 1, 10**18 + 1, 2**63 - 1, (3, 10**6 + 1), (10**18 + 1, 1), (7, 10**18 + 3)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("policy", ["propagate", "omit"])
+def test_huge_windows_match_the_counting_reference(mode, policy, rng):
+    """Sizes far beyond any brute force: the windows' content counted arithmetically."""
+    x = rng.normal(size=(2, 5, 4)) * 2 + 1000
+    x[0, 1, 2] = np.nan
+    cval = np.nan if (mode == "constant" and policy == "omit") else 2.5
+    for size in HUGE_SIZES:
+        ref = counting_reference(x, size, mode, cval=cval, nan_policy=policy)
+        assert_chunk_invariant(
+            lambda a: tp.window_stats(a, size, mode=mode, cval=cval, nan_policy=policy),
+            x, ref, chunkings=[random_chunks(x.shape, rng) for _ in range(3)] + [(1, 1, 1)],
+            rtol=1e-12, atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_huge_windows_match_scipy(mode, rng):
+    """scipy's running sum handles 10**6 + 1 on a small image (its rounding grows with the
+    size: ~1e-11 here); 10**7 + 1 would take it a quarter of a second per call."""
+    x = rng.normal(size=(5, 5)) * 3 + 7
+    for size in (10**6 + 1, (1, 10**6 + 3), (10**6 + 5, 3)):
+        np.testing.assert_allclose(tp.window_mean(x, size, mode=mode, cval=-4.0),
+                                   scipy_mean(x, size, mode, cval=-4.0), rtol=1e-9)
+    assert tp.window_mean(np.zeros((5, 5)), 10**6 + 1).max() == 0.0  # the issue's example
+
+
+@pytest.mark.parametrize("func,index", [(tp.window_mean, 0), (tp.window_variance, 1), (tp.window_std, 2)])
+def test_huge_windows_single_statistics_and_dtype(func, index, rng):
+    x = (rng.normal(size=(6, 7)) * 5 + 100).astype(np.float32)
+    m, v = counting_reference(x.astype(np.float64), 10**9 + 1, "mirror")
+    ref = (m, v, np.sqrt(v))[index]
+    out = func(x, 10**9 + 1, mode="mirror")
+    assert out.dtype == np.float32
+    assert_chunk_invariant(lambda a: func(a, 10**9 + 1, mode="mirror"), x, ref,
+                           chunkings=[(2, 3), (1, 1)], rtol=1e-5)
+
+
+def test_huge_windows_without_cancellation(rng):
+    """float32 10000 + N(0, 1): the variance of windows of 10**6 + 1 to 1e-4 relative (the
+    pieces are merged by counts, means and sums of squared deviations)."""
+    x = (10000 + rng.normal(size=(1, 12, 15))).astype(np.float32)
+    _, ref_v = counting_reference(x.astype(np.float64), 10**6 + 1, "reflect")
+    for a in (x, da.from_array(x, chunks=(1, 5, 4))):
+        _, v = tp.window_stats(a, 10**6 + 1)
+        rel = np.abs(np.asarray(v, np.float64) - ref_v) / ref_v
+        assert rel.max() < 1e-4, rel.max()
+
+
+def test_huge_windows_of_a_constant_and_of_a_nodata_fill(rng):
+    x = np.full((8, 9), 15981.357, np.float32)
+    for a in (x, da.from_array(x, chunks=(3, 4))):
+        m, v = (np.asarray(r) for r in tp.window_stats(a, 10**12 + 1, mode="wrap"))
+        assert (m == np.float32(15981.357)).all() and (v == 0).all()
+    y = (100 + rng.normal(size=(6, 7))).astype(np.float32)
+    y[:, :3] = -3.4e38
+    ref_m, ref_v = counting_reference(y.astype(np.float64), 10**6 + 1, "nearest")
+    for a in (y, da.from_array(y, chunks=(2, 3))):
+        m, s = (np.asarray(r, np.float64) for r in tp.window_stats(a, 10**6 + 1, mode="nearest"))
+        np.testing.assert_allclose(m, ref_m, rtol=1e-6)
+        assert np.isinf(s).all()  # beyond float32, as for any window
+        np.testing.assert_allclose(np.asarray(tp.window_std(a, 10**6 + 1, mode="nearest"), np.float64),
+                                   np.sqrt(ref_v), rtol=1e-5)
+
+
+def test_huge_windows_allocate_by_the_image_not_the_size(rng):
+    import tracemalloc
+
+    x = rng.normal(size=(64, 80))
+    tp.window_stats(x, 10**18 + 1)  # compiled first
+    for size in (10**18 + 1, (10**6 + 1, 3), 2**63 - 1):
+        tracemalloc.start()
+        tp.window_stats(x, size, mode="mirror")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 200 * x.nbytes, (size, peak)
+
+
+def test_huge_window_keeps_the_chunks_when_its_remainder_is_small(rng):
+    """wrap, 488 periods of 2048 plus 1: the window part is one pixel, so no chunk is merged
+    (the whole lines are partial sums per chunk); reflect's remainder of 577 merges the
+    chunks to 512, its halo (288) and no more."""
+    a = da.from_array(rng.normal(size=(2048, 2048)), chunks=256)
+    with raise_if_dask_computes():
+        m, v = tp.window_stats(a, 2048 * 488 + 1, mode="wrap")
+        assert m.chunks == v.chunks == a.chunks
+        m2, _ = tp.window_stats(a, 10**6 + 1, mode="reflect")
+        assert m2.chunks == ((512,) * 4, (512,) * 4)
+        m3, _ = tp.window_stats(a, 10**6 + 1, mode="reflect")
+    assert m2.name == m3.name != m.name
+    small = rng.normal(size=(40, 30))
+    # 7 periods + 1 along y; along x 3 periods + 3, rolled by half the line (odd periods)
+    got = tp.window_stats(da.from_array(small, chunks=(10, 7)), (40 * 7 + 1, 30 * 3 + 3), mode="wrap")
+    assert got[0].chunks == ((10,) * 4, (7, 7, 7, 7, 2))
+    ref = counting_reference(small, (40 * 7 + 1, 30 * 3 + 3), "wrap")
+    np.testing.assert_allclose(got[0].compute(), ref[0], rtol=1e-12)
+    np.testing.assert_allclose(got[1].compute(), ref[1], rtol=1e-10)
+
+
+@given(
+    h=st.integers(1, 7),
+    w=st.integers(1, 7),
+    sy=st.integers(0, 40).map(lambda k: 2 * k + 1),
+    sx=st.integers(0, 40).map(lambda k: 2 * k + 1),
+    mode=st.sampled_from(MODES),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60, deadline=None)
+def test_wide_windows_property(h, w, sy, sx, mode, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(h, w))
+    ref = window_reference(x, (sy, sx), mode, cval=0.5)
+    got = tp.window_stats(da.from_array(x, chunks=random_chunks(x.shape, rng)), (sy, sx), mode=mode, cval=0.5)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g.compute(), r, rtol=1e-9, atol=1e-12)
+
+
+def _exact_reference(x, size, mode):
+    """Exact (mean, variance) of integer data from int64 prefix sums (no rounding until the
+    final division), for windows too large for the brute force."""
+    sy, sx = size
+    p = pad_like_scipy(np.asarray(x, np.int64), [(sy // 2, sy // 2), (sx // 2, sx // 2)], mode)
+
+    def box(v):
+        c = np.zeros((v.shape[0] + 1, v.shape[1] + 1), np.int64)
+        c[1:, 1:] = v.cumsum(0).cumsum(1)
+        return c[sy:, sx:] - c[:-sy, sx:] - c[sy:, :-sx] + c[:-sy, :-sx]
+
+    n = sy * sx
+    s1, s2 = box(p), box(p * p)
+    return s1 / n, (n * s2 - s1 * s1) / (n * n)
+
+
+@pytest.mark.parametrize("shape,size", [((3, 6200), (1, 8191)), ((2, 6200), (3, 12287)),
+                                        ((1, 33000), (1, 65535)), ((4200, 2), (8191, 1))])
+def test_windows_of_8191_and_more(shape, size, rng):
+    """Windows whose x tree has more than 12 terms (summed ahead in groups, from 8191 on),
+    and a window of 8191 rows, on numpy and dask input, against exact integer sums."""
+    x = rng.integers(-1000, 1000, size=shape) + 10_000
+    if size[0] == 1:
+        assert len(_tree(size[1], 1 << 20)[2]) > 0  # the presum groups are used
+    ref = _exact_reference(x, size, "reflect")
+    chunks = (shape[0], 1000) if shape[0] < shape[1] else (1000, shape[1])
+    assert_chunk_invariant(lambda a: tp.window_stats(a, size), x.astype(np.float64), ref,
+                           chunkings=[chunks], rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("size", [10**30 + 1, (3, 10**30 + 1), 2**63 + 1])
+def test_sizes_beyond_int64_are_refused_cleanly(size, rng):
+    x = rng.normal(size=(5, 5))
+    for a in (x, da.from_array(x, chunks=2)):
+        with pytest.raises(InvalidParameterError, match=r"Expected size to be at most 2\*\*63 - 1"):
+            tp.window_stats(a, size)

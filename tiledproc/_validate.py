@@ -14,6 +14,7 @@ __all__ = [
     "MODES",
     "parse_mode",
     "parse_window_size",
+    "MAX_WINDOW_SIZE",
     "parse_spatial_ndim",
     "parse_nan_policy",
     "parse_positive_float",
@@ -53,8 +54,15 @@ def parse_positive_float(value, name: str, *, allow_zero: bool = False) -> float
     return v
 
 
+#: The largest window size: a window wider than twice the image is computed
+#: exactly for any size (see ops/window.py), but sizes are 64-bit integers in
+#: the stores' provenance and the run files.
+MAX_WINDOW_SIZE = 2**63 - 1
+
+
 def parse_window_size(size, name: str = "size") -> tuple[int, int]:
-    """A window size: one odd positive int, or a pair ``(size_y, size_x)``."""
+    """A window size: one odd positive int, or a pair ``(size_y, size_x)``, at most
+    :data:`MAX_WINDOW_SIZE`."""
     if isinstance(size, (tuple, list, np.ndarray)):
         sizes = list(size)
         if len(sizes) != 2:
@@ -71,6 +79,12 @@ def parse_window_size(size, name: str = "size") -> tuple[int, int]:
             raise InvalidParameterError(
                 f"Expected {name} to be an odd positive integer (the window is centred on the "
                 f"pixel), got {size!r} instead; use e.g. {max(1, s + 1 if s % 2 == 0 else 1)}."
+            )
+        if s > MAX_WINDOW_SIZE:
+            raise InvalidParameterError(
+                f"Expected {name} to be at most 2**63 - 1 ({MAX_WINDOW_SIZE}), got {size!r} instead: sizes "
+                f"are recorded as 64-bit integers in the outputs' metadata. Any size up to that is computed "
+                f"exactly, however much larger than the image."
             )
         out.append(s)
     return out[0], out[1]
