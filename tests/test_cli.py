@@ -78,7 +78,7 @@ def test_synth_labels(runner, tmp_path):
     assert lab.dtype == np.int32 and 60 < len(np.unique(lab)) < 400
     # labels are categorical: pyramid levels pick pixels, they do not average ids
     invoke(runner, ["pyramid", tmp_path / "l.zarr", "--levels", "2"])
-    from tiledproc.io.zarr_store import level_array
+    from tiledproc.io.levels import level_array
 
     np.testing.assert_array_equal(level_array(tmp_path / "l.zarr", "1").compute(), lab[:, ::2, ::2])
     np.testing.assert_array_equal(level_array(tmp_path / "l.zarr", "2").compute(), lab[:, ::4, ::4])

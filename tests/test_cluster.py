@@ -19,7 +19,7 @@ from tiledproc.cli import cli
 from tiledproc.io import read_attrs
 from tiledproc.io.chunkio import FAULTS_ENV
 from tiledproc.io.record import DONE_LOG
-from tiledproc.io.zarr_store import LEVEL0
+from tiledproc.io.read import LEVEL0
 from tiledproc.pipeline import load_pipeline, run_pipeline
 from tiledproc.pipeline.run import RunOptions
 
@@ -188,7 +188,7 @@ def test_progress_logs_lines_when_not_a_terminal(scene):
 def test_progress_bar_on_a_terminal():
     import io
 
-    from tiledproc.engine.progress import Progress
+    from tiledproc.execute.progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -213,7 +213,7 @@ def test_pyramid_levels_and_preview(tmp_path):
     datasets = attrs["ome"]["multiscales"][0]["datasets"]
     assert [d["path"] for d in datasets] == ["0", "1", "2", "3"]
     assert datasets[2]["coordinateTransformations"][0]["scale"] == [1.0, 4.0, 4.0]
-    level2 = tp.io.zarr_store.level_array(out, "2").compute()
+    level2 = tp.io.levels.level_array(out, "2").compute()
     assert level2.shape == (4, 75, 100)
     np.testing.assert_allclose(level2[0, 0, :3], [1.5, 5.5, 9.5])  # 4 x 4 means of the x ramp
 
@@ -251,7 +251,7 @@ def test_preview_never_reads_a_large_raster_at_full_resolution(tmp_path, monkeyp
 def test_pipeline_pyramid_option_and_resume_keep_levels(scene):
     p = pipeline(scene, "pyr")
     run_pipeline(p, RunOptions(progress="off", pyramid=2))
-    assert tp.io.zarr_store.store_levels(scene / "pyr" / "mean.zarr") == ["0", "1", "2"]
+    assert tp.io.levels.store_levels(scene / "pyr" / "mean.zarr") == ["0", "1", "2"]
     r = run_pipeline(p, RunOptions(progress="off", pyramid=2, resume=True))
     assert r.report.chunks_written == 0
 
@@ -394,7 +394,7 @@ def test_a_scheduler_address_in_the_file_needs_consent(scene):
 
 @pytest.mark.parametrize("kind,command", [("slurm", "sbatch"), ("pbs", "qsub")])
 def test_a_cluster_run_without_the_submit_command(scene, tmp_path_factory, monkeypatch, kind, command):
-    from tiledproc.engine.jobqueue import make_cluster
+    from tiledproc.execute.jobqueue import make_cluster
 
     empty = tmp_path_factory.mktemp("bin")
     monkeypatch.setenv("PATH", str(empty))  # no sbatch, no qsub

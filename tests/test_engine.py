@@ -4,7 +4,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from tiledproc.engine.local import _priorities, run_in_order
+from tiledproc.execute.local import _priorities, run_in_order
 from tiledproc.engine.overlap import halo_exchange, plan_axis
 from tiledproc.kernels._boundary import axis_map, contiguous_run, mode_index
 

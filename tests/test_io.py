@@ -158,8 +158,9 @@ def test_resume_refuses_a_different_computation(tmp_path, rng):
 
 def test_resume_computes_only_missing_chunks(tmp_path, rng):
     """A record of finished chunks is all resume trusts (the driver writes it)."""
-    from tiledproc.engine.runner import write_outputs
-    from tiledproc.io.zarr_store import LEVEL0, OutputSpec
+    from tiledproc.jobs.write import write_outputs
+    from tiledproc.io.read import LEVEL0
+    from tiledproc.io.output import OutputSpec
 
     x = da.from_array(rng.normal(size=(2, 40, 40)), chunks=(1, 20, 20))
     m, _ = tp.window_stats(x, 5)

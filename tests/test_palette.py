@@ -348,8 +348,8 @@ def test_pipeline_quantize_step(tmp_path, rng):
         np.testing.assert_array_equal(open_raster(tmp_path / f"{s}_indices.zarr").compute()[0],
                                       reference(image, fixed, 0))
     # indices are categorical: a pyramid level picks pixels, it does not average indices
-    from tiledproc.engine.pyramid import add_levels
-    from tiledproc.io.zarr_store import level_array
+    from tiledproc.jobs.pyramid import add_levels
+    from tiledproc.io.levels import level_array
 
     add_levels(tmp_path / "mc_indices.zarr", 1)
     np.testing.assert_array_equal(level_array(tmp_path / "mc_indices.zarr", "1").compute()[0], idx[::2, ::2])

@@ -15,7 +15,7 @@ import tiledproc as tp
 from tiledproc.io import read_attrs
 from tiledproc.io.chunkio import FAULTS_ENV
 from tiledproc.io.record import DONE_LOG
-from tiledproc.io.zarr_store import LEVEL0
+from tiledproc.io.read import LEVEL0
 
 pytestmark = pytest.mark.slow
 

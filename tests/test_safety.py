@@ -61,7 +61,7 @@ def snapshot(root: Path) -> dict:
 def run(args, code=0, env=None):
     """The command line in this process (click's runner); returns the result."""
     r = CliRunner().invoke(cli, [str(a) for a in args], env=env)
-    if r.exit_code != code:
+    if r.exit_code != code or (r.exception is not None and not isinstance(r.exception, SystemExit)):
         raise AssertionError(f"exit {r.exit_code} != {code}\nstdout: {r.stdout}\nstderr: {r.stderr}\n"
                              f"{r.exception!r}")
     return r

@@ -3,7 +3,8 @@ with dask, with results identical to scipy/numpy/scikit-image in memory."""
 
 from ._version import __version__
 from .errors import TiledprocError
-from .io import ingest_tiff, open_raster, save_raster
+from .io import open_raster
+from .jobs import ingest_tiff, save_raster
 from .ops import (
     gabor,
     gabor_bank,

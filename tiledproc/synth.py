@@ -22,7 +22,7 @@ import numpy as np
 from dask.base import tokenize
 
 from ._validate import parse_int
-from .engine.limits import check_chunk_size, check_raster_size
+from .limits import check_chunk_size, check_raster_size
 from .errors import InvalidParameterError
 
 __all__ = ["synth_scene", "synth_labels", "KINDS"]

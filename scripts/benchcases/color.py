@@ -29,8 +29,8 @@ COLOURS = (16, 256)
 
 
 def ensure_labels(data, name="labels5k", shape=(1, 5000, 5000), cell=CELL):
-    from tiledproc.engine.runner import write_outputs
-    from tiledproc.io.zarr_store import OutputSpec
+    from tiledproc.jobs.write import write_outputs
+    from tiledproc.io.output import OutputSpec
     from tiledproc.synth import synth_labels
 
     path = data / f"{name}.zarr"

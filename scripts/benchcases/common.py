@@ -11,8 +11,8 @@ CHUNKS = (1, 1024, 1024)
 def ensure_scene(data: Path, name: str = "scene", shape=SCENE_SHAPE, dtype="float32", chunks=CHUNKS,
                  codec: str = "lz4") -> Path:
     """The synthetic scene every tool reads (made once, with tiledproc synth)."""
-    from tiledproc.engine.runner import write_outputs
-    from tiledproc.io.zarr_store import OutputSpec
+    from tiledproc.jobs.write import write_outputs
+    from tiledproc.io.output import OutputSpec
     from tiledproc.synth import synth_scene
 
     path = data / f"{name}.zarr"
@@ -36,8 +36,8 @@ def outputs(data: Path, *names: str) -> list[Path]:
 
 def write(arrays, paths, codec: str = "lz4") -> None:
     """Write dask arrays Zarr-to-Zarr with tiledproc's writer (same codec and chunks for every tool)."""
-    from tiledproc.engine.runner import write_outputs
-    from tiledproc.io.zarr_store import OutputSpec
+    from tiledproc.jobs.write import write_outputs
+    from tiledproc.io.output import OutputSpec
 
     write_outputs([OutputSpec(p, a, codec=codec) for a, p in zip(arrays, paths)], overwrite=True,
                   progress="off")

@@ -9,7 +9,7 @@ from .common import ensure_scene, table
 
 def _specs(data):
     import tiledproc as tp
-    from tiledproc.io.zarr_store import OutputSpec
+    from tiledproc.io.output import OutputSpec
 
     mean, var = tp.window_stats(tp.open_raster(data / "scene.zarr"), 15)
     out = data / "out"
@@ -18,7 +18,7 @@ def _specs(data):
 
 def write(data):
     """window_stats 15 x 15 of the scene, mean and variance, with every safety check on."""
-    from tiledproc.engine.runner import write_outputs
+    from tiledproc.jobs.write import write_outputs
 
     t = time.perf_counter()
     write_outputs(_specs(data), overwrite=True, inputs=[data / "scene.zarr"], progress="off")
@@ -27,7 +27,7 @@ def write(data):
 
 def resume_check(data):
     """--resume on the two complete outputs: the input stamps, then every chunk's size and CRC-32."""
-    from tiledproc.engine.runner import write_outputs
+    from tiledproc.jobs.write import write_outputs
 
     t = time.perf_counter()
     r = write_outputs(_specs(data), resume=True, inputs=[data / "scene.zarr"], progress="off")
@@ -47,7 +47,7 @@ def verify(data):
 
 def stamps(data):
     """The content stamp of the input (one stat per stored chunk)."""
-    from tiledproc.io.zarr_store import input_stamps
+    from tiledproc.io.stamps import input_stamps
 
     t = time.perf_counter()
     input_stamps([data / "scene.zarr"])

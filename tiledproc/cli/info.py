@@ -6,8 +6,8 @@ import json
 
 import click
 
-from ..engine.progress import format_bytes
-from ..io.zarr_store import raster_info
+from .._format import format_bytes
+from ..io.read import raster_info
 from . import cli
 
 

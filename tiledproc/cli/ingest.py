@@ -7,9 +7,9 @@ import time
 
 import click
 
-from ..engine.execute import parse_scheduler
+from ..execute.schedulers import parse_scheduler
 from ..io.codecs import DEFAULT_CODEC
-from ..io.ingest import ingest_tiff
+from ..jobs.ingest import ingest_tiff
 from . import cli, options
 
 log = logging.getLogger("tiledproc")

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..engine.pyramid import add_levels
+from ..jobs.pyramid import add_levels
 from ..errors import InvalidParameterError, StorageError, UnsafeOutputError
 from ..io.png import write_png
 from ..io.safety import OutputLock, is_tiledproc_output, real_path
-from ..io.zarr_store import check_complete, level_array, read_attrs, store_levels
+from ..io.read import check_complete, read_attrs
+from ..io.levels import level_array, store_levels
 from . import cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

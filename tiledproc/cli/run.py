@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..engine.jobqueue import check_submit_command, job_script, log_shell_lines
+from ..execute.jobqueue import check_submit_command, job_script, log_shell_lines
 from ..errors import ConfigError
 from ..pipeline.config import load_pipeline
 from ..pipeline.run import RunOptions, default_pipeline, resolve, run_pipeline, summary_text
@@ -30,7 +30,7 @@ def run(pipeline, dry_run, job_script_, **kw):
     if job_script_:
         if not p.cluster:
             raise ConfigError(f"{p.source}: there is no [cluster] section to make a job script from.")
-        # printed unchanged, runs nothing: see tiledproc.engine.jobqueue ("Shell code")
+        # printed unchanged, runs nothing: see tiledproc.execute.jobqueue ("Shell code")
         log_shell_lines(p.cluster, "of the pipeline file puts these lines into the script "
                                    "(a run needs --allow-shell)")
         click.echo(job_script(p.cluster))

@@ -6,10 +6,10 @@ import time
 
 import click
 
-from ..engine.execute import parse_scheduler
-from ..engine.runner import write_outputs
+from ..execute.schedulers import parse_scheduler
+from ..jobs.write import write_outputs
 from ..io.codecs import DEFAULT_CODEC
-from ..io.zarr_store import OutputSpec
+from ..io.output import OutputSpec
 from ..synth import synth_labels, synth_scene
 from . import cli, options
 

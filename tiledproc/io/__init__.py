@@ -1,8 +1,14 @@
-"""Zarr and TIFF in and out. No maths here."""
+"""Storage: Zarr and TIFF in and out, chunk by chunk. No maths and no scheduling here.
 
-from .ingest import ingest_tiff
-from .save import save_raster
+Reading (:mod:`.read`), pyramid levels (:mod:`.levels`), the write/resume
+protocol of an output (:mod:`.output`, :mod:`.record`, :mod:`.stamps`),
+what may be replaced and the writer lock (:mod:`.safety`), the direct chunk
+path (:mod:`.chunkio`), TIFF (:mod:`.tiff`), PNG (:mod:`.png`) and metadata.
+Jobs that write stores (``save_raster``, ``ingest_tiff``) are in
+:mod:`tiledproc.jobs`.
+"""
+
+from .read import open_raster, raster_info, read_attrs
 from .tiff import read_tiff
-from .zarr_store import open_raster, raster_info, read_attrs
 
-__all__ = ["open_raster", "save_raster", "ingest_tiff", "read_tiff", "raster_info", "read_attrs"]
+__all__ = ["open_raster", "read_tiff", "raster_info", "read_attrs"]

@@ -121,9 +121,10 @@ def verify_output(path, *, decode: bool = True) -> dict:
 
     from ..errors import NotAZarrStoreError
     from .chunkio import layout_of
-    from .zarr_store import _locate, store_levels
+    from .read import locate
+    from .levels import store_levels
 
-    p, z, attrs = _locate(path)
+    p, z, attrs = locate(path)
     prov = attrs.get("tiledproc")
     array_dir = p / z.path if z.path else p
     layout = layout_of(array_dir)

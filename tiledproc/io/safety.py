@@ -257,7 +257,7 @@ def check_space(sizes: Sequence[tuple[object, int]], *, replacing: bool = False)
             entry[1] += _tree_size(out)
     for nbytes, free, anchor, names in need.values():
         if nbytes > free:
-            from ..engine.progress import format_bytes
+            from .._format import format_bytes
 
             raise ResourceLimitError(
                 f"The output{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)} need up to "

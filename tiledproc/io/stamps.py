@@ -24,7 +24,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["content_stamp"]
+__all__ = ["content_stamp", "input_stamps"]
 
 _SKIP = (".tiledproc-done", ".tiledproc-lock")
 
@@ -66,3 +66,25 @@ def content_stamp(path, array_dir=None) -> str:
     for item in sorted(_walk(root)):
         h.update(("%s:%d:%d\n" % item).encode())
     return h.hexdigest()[:32]
+
+
+def input_stamps(inputs) -> dict[str, str]:
+    """The content stamp of every input path that exists (see :mod:`tiledproc.io.stamps`)."""
+    out = {}
+    for inp in inputs:
+        if inp is None:
+            continue
+        p = Path(inp).expanduser()
+        if not p.exists():
+            continue
+        array_dir = None
+        if p.is_dir():
+            from .read import locate
+
+            try:
+                q, z, _ = locate(p)
+                array_dir = q / z.path if z.path else q
+            except Exception:  # not a store we read: stamp the whole directory
+                array_dir = None
+        out[str(inp)] = content_stamp(p, array_dir)
+    return out

@@ -57,7 +57,7 @@ What a file may not do without the user's consent is refused when the run
 starts (``tiledproc.pipeline.run.resolve``): a scheduler address in
 ``[run]`` needs ``--allow-remote-scheduler`` (or the same ``--scheduler``),
 and the ``[cluster]`` keys that become shell code need ``--allow-shell``
-(see :mod:`tiledproc.engine.jobqueue`).
+(see :mod:`tiledproc.execute.jobqueue`).
 """
 
 from __future__ import annotations
@@ -423,7 +423,7 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
     if not isinstance(cluster, dict):
         ctx.fail("cluster", None, "expected a table.")
     if cluster:
-        from ..engine.jobqueue import check_cluster_config
+        from ..execute.jobqueue import check_cluster_config
 
         try:
             check_cluster_config(cluster)

@@ -8,12 +8,13 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 
-from ..engine.limits import check_raster_size
+from ..limits import check_raster_size
 from ..errors import ConfigError, IncompleteInputError, StoreNotFoundError, TiledprocError
 from ..io.codecs import DEFAULT_CODEC
 from ..io.metadata import carry_over
 from ..io.tiff import is_tiff, read_tiff, tiff_attrs
-from ..io.zarr_store import OutputSpec, check_complete, open_raster, read_attrs
+from ..io.output import OutputSpec
+from ..io.read import check_complete, open_raster, read_attrs
 from ..synth import synth_labels, synth_scene
 from .config import InputDecl, Pipeline, Ref, which_key
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ..engine.execute import SchedulerSpec, parse_scheduler
-from ..engine.progress import format_bytes, format_seconds
-from ..engine.runner import WriteReport, check_outputs, write_outputs
+from ..execute.schedulers import SchedulerSpec, parse_scheduler
+from .._format import format_bytes, format_seconds
+from ..jobs.write import WriteReport, check_outputs, write_outputs
 from ..errors import ConfigError, TiledprocError
 from ..io.safety import check_space
-from ..io.zarr_store import OutputSpec
+from ..io.output import OutputSpec
 from .config import Pipeline, load_pipeline, parse_pipeline
 from .graph import Graph, build_graph, input_paths, output_nbytes, synth_array
 
@@ -82,7 +82,7 @@ def resolve(p: Pipeline, opts: RunOptions) -> tuple[SchedulerSpec, dict]:
             )
     spec = parse_scheduler(scheduler, cluster, cluster_config=p.cluster if not (scheduler or cluster) else None)
     if spec.kind == "jobqueue":
-        from ..engine.jobqueue import check_shell_keys
+        from ..execute.jobqueue import check_shell_keys
 
         check_shell_keys(p.cluster, p.source, allow_shell=opts.allow_shell)
     settings = {
@@ -176,7 +176,7 @@ def run_pipeline(pipeline: Pipeline | str | Path, opts: RunOptions | None = None
         echo(plan_text(g, spec))
         return RunResult(g, None, 0.0, spec)
     if spec.kind == "jobqueue":  # off a submit host: refuse before any store is made
-        from ..engine.jobqueue import check_submit_command
+        from ..execute.jobqueue import check_submit_command
 
         check_submit_command(spec.cluster)
     start = time.perf_counter()

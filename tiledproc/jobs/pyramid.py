@@ -20,9 +20,10 @@ import numpy as np
 import contextlib
 
 from ..io.chunkio import write_chunk
-from ..io.zarr_store import create_level, level_array, read_attrs, set_levels
+from ..io.levels import create_level, level_array, set_levels
+from ..io.read import read_attrs
 from ..kernels.resample import downsample2, subsample2
-from .execute import Executor, SchedulerSpec, build_graph, open_executor, parse_scheduler
+from ..execute.schedulers import Executor, SchedulerSpec, build_graph, open_executor, parse_scheduler
 
 __all__ = ["add_levels"]
 

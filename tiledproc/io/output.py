@@ -1,10 +1,4 @@
-"""Zarr in and out.
-
-A tiledproc raster store is an OME-Zarr 0.5 image: a Zarr v3 group whose
-``zarr.json`` carries the ``ome`` multiscales, the provenance (``tiledproc``)
-and the georeferencing, and whose array ``0`` holds the full-resolution
-``(band, y, x)`` data (optional pyramid levels ``1``, ``2``, ... follow).
-Plain Zarr arrays (v2 or v3) are read as well.
+"""Writing an output store, resumably: the write/resume protocol.
 
 Writing is done chunk by chunk: one task per stored chunk, so writers never
 share a chunk. While an output is being written, the *driver* (never a
@@ -20,13 +14,10 @@ and the writer lock, are in :mod:`tiledproc.io.safety`.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import os
 import threading
-import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,331 +29,18 @@ from dask.base import tokenize
 
 from .._validate import as_image
 from .._version import __version__
-from ..errors import (
-    IncompleteInputError,
-    InvalidParameterError,
-    NotAZarrStoreError,
-    OutputExistsError,
-    OutputInsideInputError,
-    ResumeMismatchError,
-    StorageError,
-    StoreNotFoundError,
-    TiledprocWarning,
-)
-from .chunkio import ChunkLayout, ChunkReader, layout_of, remove_temporaries, storage_error, write_chunk
+from ..errors import InvalidParameterError, OutputExistsError, ResumeMismatchError
+from .chunkio import ChunkLayout, layout_of, remove_temporaries, storage_error, write_chunk
 from .codecs import DEFAULT_CODEC, compressors_for
 from .metadata import dimension_names, json_safe, ome_multiscales
+from .read import LEVEL0
 from .record import DONE_LOG, check_chunks, format_entry, read_record
-from .safety import OutputLock, clear_output, is_tiledproc_output, real_path
-from .stamps import content_stamp
+from .safety import OutputLock, check_output_paths, clear_output
+from .stamps import input_stamps
 
-__all__ = [
-    "open_raster",
-    "read_attrs",
-    "raster_info",
-    "OutputSpec",
-    "PreparedOutput",
-    "prepare_output",
-    "write_tasks",
-    "check_not_inside",
-    "check_complete",
-    "input_stamps",
-]
+__all__ = ["OutputSpec", "PreparedOutput", "prepare_output", "write_tasks"]
 
-LEVEL0 = "0"
 log = logging.getLogger("tiledproc")
-
-
-# --------------------------------------------------------------------- reading
-
-
-def _check_metadata(p: Path) -> None:
-    """A clear error for metadata that exists but cannot be read or parsed."""
-    for name in ("zarr.json", ".zarray", ".zgroup", ".zattrs"):
-        f = p / name
-        try:
-            text = f.read_bytes()
-        except FileNotFoundError:
-            continue
-        except IsADirectoryError:
-            raise NotAZarrStoreError(f"{str(f)!r} is a directory; a Zarr store's metadata is a file.") from None
-        except OSError as e:
-            raise storage_error(e, f"reading {str(f)!r}") from None
-        try:
-            json.loads(text)
-        except ValueError as e:
-            raise NotAZarrStoreError(
-                f"{str(f)!r} is damaged: not valid JSON ({e}); restore it, or make the store again."
-            ) from None
-
-
-def _locate(path) -> tuple[Path, zarr.Array, dict]:
-    """(store path, level-0 zarr array, root attributes) of a raster store."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise StoreNotFoundError(f"Input store {str(p)!r} does not exist.")
-    if p.is_file():
-        hint = " Convert it first: tiledproc ingest SRC DST." if p.suffix.lower() in (".tif", ".tiff") else ""
-        raise NotAZarrStoreError(f"{str(p)!r} is a file, not a Zarr store.{hint}")
-    if not os.access(p, os.R_OK | os.X_OK):
-        raise StorageError(f"Cannot read {str(p)!r}: permission denied; check its permissions.")
-    _check_metadata(p)
-    try:
-        node = zarr.open(str(p), mode="r")
-    except PermissionError as e:
-        raise storage_error(e, f"opening {str(p)!r}") from None
-    except (FileNotFoundError, zarr.errors.BaseZarrError, KeyError, ValueError, TypeError) as e:
-        if any((p / n).exists() for n in ("zarr.json", ".zarray", ".zgroup")):
-            detail = " ".join(str(e).split()) or type(e).__name__
-            raise NotAZarrStoreError(f"{str(p)!r} has Zarr metadata that zarr cannot read: {detail}") from e
-        raise NotAZarrStoreError(
-            f"{str(p)!r} is not a Zarr store (no zarr.json or .zarray/.zgroup inside)."
-        ) from e
-    if isinstance(node, zarr.Array):
-        return p, node, dict(node.attrs)
-    attrs = dict(node.attrs)
-    level0 = _multiscale_level0(attrs)
-    if level0 is None:
-        arrays = sorted(node.array_keys())
-        if len(arrays) != 1:
-            raise NotAZarrStoreError(
-                f"{str(p)!r} is a Zarr group without OME multiscales and with "
-                f"{len(arrays)} arrays ({', '.join(arrays) or 'none'}); name the array, "
-                f"e.g. {str(p / (arrays[0] if arrays else 'ARRAY'))!r}."
-            )
-        level0 = arrays[0]
-    arr = node[level0]
-    if not isinstance(arr, zarr.Array):
-        raise NotAZarrStoreError(f"{str(p / level0)!r} is not a Zarr array.")
-    return p, arr, attrs
-
-
-def _multiscale_level0(attrs: dict) -> str | None:
-    """The full-resolution dataset of OME-Zarr 0.5 (``ome.multiscales``) or 0.4 (``multiscales``)."""
-    for holder in (attrs.get("ome"), attrs):
-        try:
-            return str(holder["multiscales"][0]["datasets"][0]["path"])
-        except (KeyError, IndexError, TypeError):
-            continue
-    return None
-
-
-def read_attrs(path) -> dict:
-    """The root attributes of a raster store (group attributes, or the array's)."""
-    return _locate(path)[2]
-
-
-def _metadata_stamp(p: Path) -> str:
-    """Changes when the store is rewritten: content and mtime of its metadata."""
-    parts = []
-    for name in ("zarr.json", ".zarray", ".zattrs", ".zgroup", f"{LEVEL0}/zarr.json"):
-        f = p / name
-        if f.exists():
-            parts.append(f"{name}:{f.stat().st_mtime_ns}:{hashlib.sha256(f.read_bytes()).hexdigest()}")
-    return ";".join(parts)
-
-
-def check_complete(path, attrs: dict, *, allow_incomplete: bool = False) -> None:
-    """Refuse an input whose provenance says its run was interrupted (or warn, if allowed)."""
-    prov = attrs.get("tiledproc")
-    if not isinstance(prov, dict) or prov.get("complete") is not False:
-        return
-    what = f"the tiledproc {prov.get('operation', 'run')} that made it"
-    if allow_incomplete:
-        warnings.warn(
-            f"Input {str(path)!r} is incomplete ({what} was interrupted); its missing chunks read as "
-            f"fill value (NaN or 0).", TiledprocWarning, stacklevel=3,
-        )
-        return
-    raise IncompleteInputError(
-        f"Input {str(path)!r} is incomplete: {what} was interrupted, so some of its chunks are missing. "
-        f"Finish it by running that command again with --resume, or pass --allow-incomplete "
-        f"(allow_incomplete=True) to use it as it is."
-    )
-
-
-def input_stamps(inputs) -> dict[str, str]:
-    """The content stamp of every input path that exists (see :mod:`tiledproc.io.stamps`)."""
-    out = {}
-    for inp in inputs:
-        if inp is None:
-            continue
-        p = Path(inp).expanduser()
-        if not p.exists():
-            continue
-        array_dir = None
-        if p.is_dir():
-            try:
-                q, z, _ = _locate(p)
-                array_dir = q / z.path if z.path else q
-            except Exception:  # not a store we read: stamp the whole directory
-                array_dir = None
-        out[str(inp)] = content_stamp(p, array_dir)
-    return out
-
-
-def open_raster(path, *, chunks=None, allow_incomplete: bool = False) -> da.Array:
-    """Open a Zarr raster lazily as a ``(band, y, x)`` dask array.
-
-    Parameters
-    ----------
-    path : str or Path
-        A tiledproc/OME-Zarr image (its level 0 is read) or a plain Zarr array.
-    chunks : tuple, optional
-        Dask chunks; by default the stored chunks (shards for sharded arrays).
-    allow_incomplete : bool
-        Read an output whose run was interrupted (its provenance says
-        incomplete; missing chunks read as fill value). Refused by default,
-        since its results would be silently partial; allowed, it warns.
-
-    Returns
-    -------
-    raster : (band, y, x) dask array
-        A 2-D store reads as one band.
-
-    Raises
-    ------
-    StoreNotFoundError
-        The path does not exist.
-    NotAZarrStoreError
-        The path exists but is not a Zarr array or image.
-    IncompleteInputError
-        The store is an interrupted tiledproc output (see ``allow_incomplete``).
-    """
-    p, z, attrs = _locate(path)
-    check_complete(p, attrs, allow_incomplete=allow_incomplete)
-    lead = [n for n in z.shape[:-2] if n != 1]
-    if z.ndim < 2 or len(lead) > 1:
-        raise NotAZarrStoreError(
-            f"{str(p)!r} holds an array of shape {z.shape}; tiledproc reads (y, x) or (band, y, x) rasters "
-            f"(other axes of length 1, as OME-Zarr's t and z often are, are dropped)."
-        )
-    stored = getattr(z, "shards", None) or z.chunks
-    chunks = stored if chunks is None else chunks
-    name = "raster-" + tokenize(str(p.resolve()), z.path, z.shape, str(z.dtype), chunks, _metadata_stamp(p))
-    layout = layout_of(p / z.path) if z.path else layout_of(p)
-    if layout is not None:
-        reader = ChunkReader(layout)
-        a = da.from_array(reader, chunks=chunks, name=name, lock=False, asarray=False,
-                          meta=np.empty((0,) * z.ndim, dtype=reader.dtype))
-    else:
-        a = da.from_zarr(z, chunks=chunks, name=name)
-    if a.ndim != 3:  # (y, x) -> one band; OME-Zarr (t, c, z, y, x) with t = z = 1 -> (c, y, x)
-        a = a.reshape((lead[0] if lead else 1,) + a.shape[-2:])
-    return a
-
-
-def _dir_size(p: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(p):
-        for f in files:
-            try:
-                total += os.stat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def raster_info(path) -> dict:
-    """Shape, dtype, chunks, codec, size on disk and attributes of a store."""
-    p, z, attrs = _locate(path)
-    meta = z.metadata.to_dict()
-    codecs = meta.get("codecs") or [c for c in (meta.get("compressor"),) if c]
-    levels = []
-    ome = attrs.get("ome", {}).get("multiscales") if isinstance(attrs.get("ome"), dict) else None
-    if ome:
-        levels = [d["path"] for d in ome[0].get("datasets", [])]
-    nbytes = int(np.prod(z.shape)) * z.dtype.itemsize
-    disk = _dir_size(p)
-    return {
-        "path": str(p),
-        "array": z.path or "",
-        "shape": list(z.shape),
-        "dtype": str(z.dtype),
-        "chunks": list(z.chunks),
-        "shards": list(z.shards) if getattr(z, "shards", None) else None,
-        "zarr_format": z.metadata.zarr_format,
-        "codecs": json_safe(codecs),
-        "fill_value": json_safe(np.asarray(z.fill_value).item() if z.fill_value is not None else None),
-        "dimension_names": list(getattr(z.metadata, "dimension_names", None) or []),
-        "levels": levels,
-        "nbytes": nbytes,
-        "bytes_on_disk": disk,
-        "ratio": (nbytes / disk) if disk else None,
-        "attrs": attrs,
-    }
-
-
-# --------------------------------------------------------------------- levels
-
-
-def store_levels(path) -> list[str]:
-    """The multiscale levels a raster store lists (``["0"]`` without OME metadata)."""
-    try:
-        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
-        return [d["path"] for d in attrs["ome"]["multiscales"][0]["datasets"]]
-    except (KeyError, IndexError, TypeError, FileNotFoundError, zarr.errors.GroupNotFoundError):
-        return [LEVEL0]
-
-
-def level_array(path, level: str) -> da.Array:
-    """One level of a raster store as a dask array chunked as stored."""
-    p = Path(path) / level
-    layout = layout_of(p)
-    if layout is not None:
-        reader = ChunkReader(layout)
-        return da.from_array(reader, chunks=layout.chunks, lock=False, asarray=False,
-                             name="level-" + tokenize(str(p.resolve()), _metadata_stamp(Path(path))),
-                             meta=np.empty((0,) * len(layout.shape), dtype=reader.dtype))
-    return da.from_zarr(zarr.open_array(str(p), mode="r"))
-
-
-def create_level(path, name: str, shape) -> ChunkLayout:
-    """Create (or replace) array ``name`` with level 0's dtype, chunks, codec and fill value."""
-    path = Path(path)
-    base = zarr.open_array(str(path / LEVEL0), mode="r")
-    group = zarr.open_group(str(path), mode="r+")
-    chunks = tuple(min(c, max(n, 1)) for c, n in zip(base.chunks, shape))
-    group.create_array(name, shape=tuple(shape), dtype=base.dtype, chunks=chunks,
-                       compressors=base.compressors, fill_value=base.fill_value,
-                       dimension_names=base.metadata.dimension_names, overwrite=True)
-    return layout_of(path / name)
-
-
-def set_levels(path, names: Sequence[str]) -> None:
-    """List ``names`` as the OME-Zarr multiscale levels (level k at scale 2**k); drop others."""
-    path = Path(path)
-    group = zarr.open_group(str(path), mode="r+")
-    for old in store_levels(path):
-        if old not in names and old in group:
-            del group[old]
-    attrs = dict(group.attrs)
-    name = attrs.get("ome", {}).get("multiscales", [{}])[0].get("name", path.stem)
-    ndim = zarr.open_array(str(path / LEVEL0), mode="r").ndim
-    group.attrs["ome"] = ome_multiscales(name, ndim, len(names))
-
-
-# --------------------------------------------------------------------- writing
-
-
-def check_not_inside(output, inputs: Iterable) -> None:
-    """Refuse an output that is an input, lies inside one, or contains one,
-    comparing real paths (symlinks resolved); see :mod:`tiledproc.io.safety`."""
-    out = real_path(output)
-    for inp in inputs:
-        if inp is None:
-            continue
-        src = real_path(inp)
-        if out == src or src in out.parents:
-            raise OutputInsideInputError(
-                f"Output {str(output)!r} is the input store {str(inp)!r} or lies inside it; "
-                f"choose an output path outside the input."
-            )
-        if out in src.parents:
-            raise OutputInsideInputError(
-                f"Output {str(output)!r} contains the input store {str(inp)!r}; "
-                f"writing it would destroy the input. Choose another output path."
-            )
 
 
 def _parse_chunks(chunks, shape) -> tuple[int, ...]:
@@ -607,8 +285,6 @@ def prepare_output(
     OutputInsideInputError
         The output would be, or be inside, or contain an input store.
     """
-    from .safety import check_output_paths
-
     check_output_paths([spec.path], inputs, overwrite=overwrite, resume=resume)
     path = spec.path
     fingerprint = spec.fingerprint

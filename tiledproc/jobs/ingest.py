@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine.runner import write_outputs
-from .codecs import DEFAULT_CODEC
-from .tiff import read_tiff, tiff_attrs
-from .zarr_store import OutputSpec
+from .write import write_outputs
+from ..io.codecs import DEFAULT_CODEC
+from ..io.output import OutputSpec
+from ..io.tiff import read_tiff, tiff_attrs
 
 __all__ = ["ingest_tiff"]
 

@@ -24,7 +24,7 @@ import math
 import os
 from collections.abc import Sequence
 
-from ..errors import ResourceLimitError
+from .errors import ResourceLimitError
 
 __all__ = ["MAX_CHUNKS", "MAX_ELEMENTS", "WORK_BYTES_PER_PIXEL", "memory_bytes", "check_raster_size",
            "check_chunk_size"]
@@ -51,7 +51,7 @@ def memory_bytes() -> int:
 
 
 def _bytes(n: float) -> str:
-    from .progress import format_bytes
+    from ._format import format_bytes
 
     return format_bytes(n)
 

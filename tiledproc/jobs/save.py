@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine.runner import write_outputs
-from ..io.zarr_store import OutputSpec
-from .codecs import DEFAULT_CODEC
+from .write import write_outputs
+from ..io.output import OutputSpec
+from ..io.codecs import DEFAULT_CODEC
 
 __all__ = ["save_raster"]
 

@@ -1,0 +1,234 @@
+"""Reading raster stores: find the array, its attributes, and open it lazily.
+
+A tiledproc raster store is an OME-Zarr 0.5 image: a Zarr v3 group whose
+``zarr.json`` carries the ``ome`` multiscales, the provenance (``tiledproc``)
+and the georeferencing, and whose array ``0`` holds the full-resolution
+``(band, y, x)`` data (optional pyramid levels ``1``, ``2``, ... follow, see
+:mod:`tiledproc.io.levels`). Plain Zarr arrays (v2 or v3) are read as well.
+Local stores of the layouts tiledproc writes are read through the direct
+chunk path (:mod:`tiledproc.io.chunkio`), anything else through zarr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import zarr
+from dask.base import tokenize
+
+from ..errors import (
+    IncompleteInputError,
+    NotAZarrStoreError,
+    StorageError,
+    StoreNotFoundError,
+    TiledprocWarning,
+)
+from .chunkio import ChunkReader, layout_of, storage_error
+from .metadata import json_safe
+
+__all__ = ["locate", "read_attrs", "metadata_stamp", "check_complete", "open_raster", "raster_info", "LEVEL0"]
+
+LEVEL0 = "0"
+
+
+def _check_metadata(p: Path) -> None:
+    """A clear error for metadata that exists but cannot be read or parsed."""
+    for name in ("zarr.json", ".zarray", ".zgroup", ".zattrs"):
+        f = p / name
+        try:
+            text = f.read_bytes()
+        except FileNotFoundError:
+            continue
+        except IsADirectoryError:
+            raise NotAZarrStoreError(f"{str(f)!r} is a directory; a Zarr store's metadata is a file.") from None
+        except OSError as e:
+            raise storage_error(e, f"reading {str(f)!r}") from None
+        try:
+            json.loads(text)
+        except ValueError as e:
+            raise NotAZarrStoreError(
+                f"{str(f)!r} is damaged: not valid JSON ({e}); restore it, or make the store again."
+            ) from None
+
+
+def locate(path) -> tuple[Path, zarr.Array, dict]:
+    """(store path, level-0 zarr array, root attributes) of a raster store."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise StoreNotFoundError(f"Input store {str(p)!r} does not exist.")
+    if p.is_file():
+        hint = " Convert it first: tiledproc ingest SRC DST." if p.suffix.lower() in (".tif", ".tiff") else ""
+        raise NotAZarrStoreError(f"{str(p)!r} is a file, not a Zarr store.{hint}")
+    if not os.access(p, os.R_OK | os.X_OK):
+        raise StorageError(f"Cannot read {str(p)!r}: permission denied; check its permissions.")
+    _check_metadata(p)
+    try:
+        node = zarr.open(str(p), mode="r")
+    except PermissionError as e:
+        raise storage_error(e, f"opening {str(p)!r}") from None
+    except (FileNotFoundError, zarr.errors.BaseZarrError, KeyError, ValueError, TypeError) as e:
+        if any((p / n).exists() for n in ("zarr.json", ".zarray", ".zgroup")):
+            detail = " ".join(str(e).split()) or type(e).__name__
+            raise NotAZarrStoreError(f"{str(p)!r} has Zarr metadata that zarr cannot read: {detail}") from e
+        raise NotAZarrStoreError(
+            f"{str(p)!r} is not a Zarr store (no zarr.json or .zarray/.zgroup inside)."
+        ) from e
+    if isinstance(node, zarr.Array):
+        return p, node, dict(node.attrs)
+    attrs = dict(node.attrs)
+    level0 = _multiscale_level0(attrs)
+    if level0 is None:
+        arrays = sorted(node.array_keys())
+        if len(arrays) != 1:
+            raise NotAZarrStoreError(
+                f"{str(p)!r} is a Zarr group without OME multiscales and with "
+                f"{len(arrays)} arrays ({', '.join(arrays) or 'none'}); name the array, "
+                f"e.g. {str(p / (arrays[0] if arrays else 'ARRAY'))!r}."
+            )
+        level0 = arrays[0]
+    arr = node[level0]
+    if not isinstance(arr, zarr.Array):
+        raise NotAZarrStoreError(f"{str(p / level0)!r} is not a Zarr array.")
+    return p, arr, attrs
+
+
+def _multiscale_level0(attrs: dict) -> str | None:
+    """The full-resolution dataset of OME-Zarr 0.5 (``ome.multiscales``) or 0.4 (``multiscales``)."""
+    for holder in (attrs.get("ome"), attrs):
+        try:
+            return str(holder["multiscales"][0]["datasets"][0]["path"])
+        except (KeyError, IndexError, TypeError):
+            continue
+    return None
+
+
+def read_attrs(path) -> dict:
+    """The root attributes of a raster store (group attributes, or the array's)."""
+    return locate(path)[2]
+
+
+def metadata_stamp(p: Path) -> str:
+    """Changes when the store is rewritten: content and mtime of its metadata."""
+    parts = []
+    for name in ("zarr.json", ".zarray", ".zattrs", ".zgroup", f"{LEVEL0}/zarr.json"):
+        f = p / name
+        if f.exists():
+            parts.append(f"{name}:{f.stat().st_mtime_ns}:{hashlib.sha256(f.read_bytes()).hexdigest()}")
+    return ";".join(parts)
+
+
+def check_complete(path, attrs: dict, *, allow_incomplete: bool = False) -> None:
+    """Refuse an input whose provenance says its run was interrupted (or warn, if allowed)."""
+    prov = attrs.get("tiledproc")
+    if not isinstance(prov, dict) or prov.get("complete") is not False:
+        return
+    what = f"the tiledproc {prov.get('operation', 'run')} that made it"
+    if allow_incomplete:
+        warnings.warn(
+            f"Input {str(path)!r} is incomplete ({what} was interrupted); its missing chunks read as "
+            f"fill value (NaN or 0).", TiledprocWarning, stacklevel=3,
+        )
+        return
+    raise IncompleteInputError(
+        f"Input {str(path)!r} is incomplete: {what} was interrupted, so some of its chunks are missing. "
+        f"Finish it by running that command again with --resume, or pass --allow-incomplete "
+        f"(allow_incomplete=True) to use it as it is."
+    )
+
+
+def open_raster(path, *, chunks=None, allow_incomplete: bool = False) -> da.Array:
+    """Open a Zarr raster lazily as a ``(band, y, x)`` dask array.
+
+    Parameters
+    ----------
+    path : str or Path
+        A tiledproc/OME-Zarr image (its level 0 is read) or a plain Zarr array.
+    chunks : tuple, optional
+        Dask chunks; by default the stored chunks (shards for sharded arrays).
+    allow_incomplete : bool
+        Read an output whose run was interrupted (its provenance says
+        incomplete; missing chunks read as fill value). Refused by default,
+        since its results would be silently partial; allowed, it warns.
+
+    Returns
+    -------
+    raster : (band, y, x) dask array
+        A 2-D store reads as one band.
+
+    Raises
+    ------
+    StoreNotFoundError
+        The path does not exist.
+    NotAZarrStoreError
+        The path exists but is not a Zarr array or image.
+    IncompleteInputError
+        The store is an interrupted tiledproc output (see ``allow_incomplete``).
+    """
+    p, z, attrs = locate(path)
+    check_complete(p, attrs, allow_incomplete=allow_incomplete)
+    lead = [n for n in z.shape[:-2] if n != 1]
+    if z.ndim < 2 or len(lead) > 1:
+        raise NotAZarrStoreError(
+            f"{str(p)!r} holds an array of shape {z.shape}; tiledproc reads (y, x) or (band, y, x) rasters "
+            f"(other axes of length 1, as OME-Zarr's t and z often are, are dropped)."
+        )
+    stored = getattr(z, "shards", None) or z.chunks
+    chunks = stored if chunks is None else chunks
+    name = "raster-" + tokenize(str(p.resolve()), z.path, z.shape, str(z.dtype), chunks, metadata_stamp(p))
+    layout = layout_of(p / z.path) if z.path else layout_of(p)
+    if layout is not None:
+        reader = ChunkReader(layout)
+        a = da.from_array(reader, chunks=chunks, name=name, lock=False, asarray=False,
+                          meta=np.empty((0,) * z.ndim, dtype=reader.dtype))
+    else:
+        a = da.from_zarr(z, chunks=chunks, name=name)
+    if a.ndim != 3:  # (y, x) -> one band; OME-Zarr (t, c, z, y, x) with t = z = 1 -> (c, y, x)
+        a = a.reshape((lead[0] if lead else 1,) + a.shape[-2:])
+    return a
+
+
+def _dir_size(p: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(p):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def raster_info(path) -> dict:
+    """Shape, dtype, chunks, codec, size on disk and attributes of a store."""
+    p, z, attrs = locate(path)
+    meta = z.metadata.to_dict()
+    codecs = meta.get("codecs") or [c for c in (meta.get("compressor"),) if c]
+    levels = []
+    ome = attrs.get("ome", {}).get("multiscales") if isinstance(attrs.get("ome"), dict) else None
+    if ome:
+        levels = [d["path"] for d in ome[0].get("datasets", [])]
+    nbytes = int(np.prod(z.shape)) * z.dtype.itemsize
+    disk = _dir_size(p)
+    return {
+        "path": str(p),
+        "array": z.path or "",
+        "shape": list(z.shape),
+        "dtype": str(z.dtype),
+        "chunks": list(z.chunks),
+        "shards": list(z.shards) if getattr(z, "shards", None) else None,
+        "zarr_format": z.metadata.zarr_format,
+        "codecs": json_safe(codecs),
+        "fill_value": json_safe(np.asarray(z.fill_value).item() if z.fill_value is not None else None),
+        "dimension_names": list(getattr(z.metadata, "dimension_names", None) or []),
+        "levels": levels,
+        "nbytes": nbytes,
+        "bytes_on_disk": disk,
+        "ratio": (nbytes / disk) if disk else None,
+        "attrs": attrs,
+    }

@@ -1,0 +1,13 @@
+"""Jobs: computations written to stores, on an executor.
+
+``write_outputs`` (:mod:`.write`) runs every chunk write of a set of
+outputs in one graph and keeps their completion records; ``save_raster``,
+``ingest_tiff`` and the pyramid levels (:mod:`.pyramid`) are jobs built on
+it. This is the one layer that joins storage (:mod:`tiledproc.io`) and
+execution (:mod:`tiledproc.execute`).
+"""
+
+from .ingest import ingest_tiff
+from .save import save_raster
+
+__all__ = ["save_raster", "ingest_tiff"]
