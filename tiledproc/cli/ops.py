@@ -12,7 +12,8 @@ import click
 
 from ..errors import ConfigError, UnsafeOutputError
 from ..pipeline.config import parse_pipeline
-from ..pipeline.registry import Operation, Param, all_operations
+from ..pipeline.operations import all_operations
+from ..pipeline.registry import Operation, Param
 from ..pipeline.run import RunOptions, run_pipeline, summary_text
 from . import cli, options
 

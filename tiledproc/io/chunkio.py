@@ -40,10 +40,18 @@ code: a comma-separated list of
 It is read by the process that writes the chunks (a worker inherits it from
 the environment it was started in). Unset, it costs one dictionary lookup
 per chunk.
+
+Counting reads
+--------------
+``with count_reads() as reads:`` counts every chunk this process reads
+through the direct path while the block runs, as ``reads[(array directory,
+chunk index)]``: how tests (and a curious user) check that a pipeline reads
+each input chunk once, or that a preview reads only a small level.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -68,6 +76,7 @@ __all__ = [
     "storage_error",
     "read_payload",
     "decode_payload",
+    "count_reads",
     "FAULTS_ENV",
 ]
 
@@ -323,9 +332,32 @@ def remove_temporaries(root) -> int:
     return removed
 
 
+_READ_COUNTERS: list = []
+_READ_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def count_reads():
+    """Count the chunks read in this process while the block runs (see the module docstring)."""
+    from collections import Counter
+
+    counter: Counter = Counter()
+    with _READ_LOCK:
+        _READ_COUNTERS.append(counter)
+    try:
+        yield counter
+    finally:
+        with _READ_LOCK:
+            _READ_COUNTERS.remove(counter)
+
+
 def read_payload(layout: ChunkLayout, index: tuple[int, ...]) -> bytes | None:
     """The stored bytes of one chunk, or None when it is not stored (all fill value)."""
     path = layout.file(index)
+    if _READ_COUNTERS:
+        with _READ_LOCK:
+            for counter in _READ_COUNTERS:
+                counter[(layout.root, tuple(index))] += 1
     try:
         with open(path, "rb") as f:
             return f.read()

@@ -13,7 +13,6 @@ __all__ = [
     "dimension_names",
     "json_safe",
     "carry_over",
-    "scale_geo",
 ]
 
 GEO_KEYS_PREFIXES = ("proj:", "spatial:")
@@ -76,14 +75,4 @@ def carry_over(attrs: dict) -> dict:
     """The attributes of an input store that every output made from it keeps:
     georeferencing (``proj:*``, ``spatial:*``, the GeoTIFF tags) and nodata."""
     out = {k: v for k, v in attrs.items() if k.startswith(GEO_KEYS_PREFIXES) or k in CARRIED}
-    return out
-
-
-def scale_geo(attrs: dict, factor: int) -> dict:
-    """Georeferencing of a pyramid level downsampled by ``factor``."""
-    out = dict(attrs)
-    t = attrs.get("spatial:transform")
-    if t and len(t) == 6:
-        a, b, c, d, e, f = t
-        out["spatial:transform"] = [a * factor, b * factor, c, d * factor, e * factor, f]
     return out

@@ -17,6 +17,7 @@ to the attributes (``proj:code``, ``spatial:transform``, the raw keys under
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from pathlib import Path
 
@@ -90,12 +91,11 @@ class TiffRegionReader:
     def __getitem__(self, key):
         if self.offset is not None:
             dtype = self.dtype.newbyteorder(self.byteorder)
-            mm = np.memmap(self.path, dtype=dtype, mode="r", offset=self.offset, shape=self.shape)
-            try:
-                out = np.array(mm[key], dtype=self.dtype)
-            finally:
-                mm._mmap.close()
-                del mm
+            # an explicit mmap, closed here: np.memmap keeps its map open until garbage collection
+            with open(self.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                view = np.ndarray(self.shape, dtype=dtype, buffer=mm, offset=self.offset)
+                out = np.array(view[key], dtype=self.dtype)
+                del view  # no view may outlive the map
             return out
         with tifffile.TiffFile(self.path) as tf:
             store = tf.series[self.series].aszarr()

@@ -1,7 +1,8 @@
 """Pipeline files (TOML) -> validated steps -> one dask graph -> outputs."""
 
 from .config import Pipeline, load_pipeline, parse_pipeline
-from .registry import OPERATIONS, Operation, Param, all_operations
+from .operations import OPERATIONS, all_operations
+from .registry import Operation, Param
 from .run import RunOptions, default_pipeline, run_pipeline
 
 __all__ = [

@@ -69,7 +69,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from ..errors import ConfigError, TiledprocError
 from ..io.codecs import CODECS
-from .registry import Operation, all_operations
+from .operations import all_operations
+from .registry import Operation
 
 log = logging.getLogger("tiledproc")
 
@@ -369,15 +370,15 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
                                       f"(an input name or an earlier step's output).")
             refs[role] = _parse_ref(ctx, table, role, value, known)
         given = {k: v for k, v in raw.items() if k != "op" and k not in op.inputs}
+        unknown = op.unknown_params(given)
+        if unknown:
+            choices = ", ".join(["op"] + list(op.inputs) + [p.name for p in op.params])
+            ctx.fail(table, unknown[0], f"unknown parameter of {opname}; expected one of {choices}.")
+        missing = op.missing_params(given)
+        if missing:
+            ctx.fail(table, missing[0], f"missing; {opname} requires it ({op.param(missing[0]).help}).")
         try:
             params = op.resolve_params(given)
-        except KeyError as e:
-            key = e.args[0]
-            choices = ", ".join(["op"] + list(op.inputs) + [p.name for p in op.params])
-            ctx.fail(table, key, f"unknown parameter of {opname}; expected one of {choices}.")
-        except LookupError as e:
-            key = e.args[0]
-            ctx.fail(table, key, f"missing; {opname} requires it ({op.param(key).help}).")
         except TiledprocError as e:
             ctx.fail(table, getattr(e, "key", None) or which_key(given, e), str(e))
         except (ValueError, TypeError, ArithmeticError) as e:  # an operation's own check, not one of ours

@@ -1,9 +1,24 @@
-"""Registration of every operation as a pipeline step."""
+"""Every operation a pipeline step (and a one-operation command) can run: the catalogue.
+
+The spatial operations are declared here, the colour ones in
+:mod:`.ops_color`; :func:`all_operations` is the catalogue, in the order the
+commands and ``tiledproc ops`` list them.
+"""
 
 from __future__ import annotations
 
 from .. import ops
-from .registry import Operation, Param, register
+from .ops_color import COLOR_OPERATIONS
+from .registry import Operation, Param
+
+__all__ = ["OPERATIONS", "all_operations"]
+
+_SPATIAL: list[Operation] = []
+
+
+def register(op: Operation) -> Operation:
+    _SPATIAL.append(op)
+    return op
 
 _MODES = ("reflect", "mirror", "nearest", "constant", "wrap")
 
@@ -193,6 +208,10 @@ register(Operation(
 ))
 
 
-# ------------------------------------------------------------------ colour
+#: name -> operation, spatial first, then colour
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (*_SPATIAL, *COLOR_OPERATIONS)}
 
-from . import ops_color  # noqa: E402,F401  (recolor_by_label, quantize)
+
+def all_operations() -> dict[str, Operation]:
+    """The operations by name."""
+    return OPERATIONS

@@ -28,7 +28,7 @@ from .._dtypes import float_type
 from ..errors import InvalidParameterError, InvalidTypeError
 from ..ops.labels import recolor_by_label
 from ..ops.palette import SAMPLE_SIZE, median_cut_delayed, palette_indices, parse_median_cut
-from .registry import Operation, Param, register
+from .registry import Operation, Param
 
 __all__ = ["COLOR_OPERATIONS"]
 
@@ -130,13 +130,13 @@ def _build_quantize(inputs, p):
 
 
 COLOR_OPERATIONS = (
-    register(Operation(
+    Operation(
         "recolor_by_label", "every pixel replaced by the mean colour of its label",
         (Param("background", "int?", None,
                help="label whose pixels are left as they are (converted to the output dtype)"),),
         ("recolored",), _build_recolor, inputs=("input", "labels"),
-    )),
-    register(Operation(
+    ),
+    Operation(
         "quantize", "nearest palette colour of every pixel (explicit or median-cut palette)",
         (ColoursParam("palette", "floats?", None,
                       help="explicit colours: [[r, g, b], ...] (or a flat list, as many values per "
@@ -145,5 +145,5 @@ COLOR_OPERATIONS = (
          Param("refine", "int", 0, help="Lloyd iterations over the whole input after the median cut"),
          Param("sample_size", "int", SAMPLE_SIZE, help="pixels sampled for the median cut")),
         ("indices", "quantized"), _build_quantize,
-    )),
+    ),
 )

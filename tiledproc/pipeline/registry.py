@@ -1,6 +1,6 @@
-"""The operations a pipeline step (and the command line) can run.
+"""How a pipeline operation is described: :class:`Param` and :class:`Operation`.
 
-Each :class:`Operation` declares its parameters with types and defaults, the
+The catalogue itself is :mod:`.operations`. Each :class:`Operation` declares its parameters with types and defaults, the
 array inputs it takes and the named outputs it produces, and builds lazy
 dask arrays from ``(band, y, x)`` rasters. Stored rasters keep colour in the
 band axis, so colour operations are called with ``channel_axis=0`` here.
@@ -8,7 +8,6 @@ band axis, so colour operations are called with ``channel_axis=0`` here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ import dask.array as da
 
 from ..errors import InvalidParameterError, InvalidTypeError
 
-__all__ = ["Param", "Operation", "OPERATIONS", "register", "get_operation"]
+__all__ = ["Param", "Operation"]
 
 REQUIRED = object()
 
@@ -98,12 +97,22 @@ class Operation:
                 return p
         return None
 
+    def unknown_params(self, given: dict) -> list[str]:
+        """The names in ``given`` that are not parameters of this operation."""
+        return [key for key in given if self.param(key) is None]
+
+    def missing_params(self, given: dict) -> list[str]:
+        """The required parameters that ``given`` lacks."""
+        return [p.name for p in self.params if p.required and p.name not in given]
+
     def resolve_params(self, given: dict) -> dict:
-        """Defaults filled in, every value coerced; unknown names raise KeyError(name)."""
+        """Defaults filled in, every value coerced.
+
+        The caller checks :meth:`unknown_params` and :meth:`missing_params`
+        first; a value of the wrong type or outside the choices raises an
+        error whose ``key`` is the parameter's name.
+        """
         out = {}
-        for key in given:
-            if self.param(key) is None:
-                raise KeyError(key)
         for p in self.params:
             if p.name in given:
                 try:
@@ -112,35 +121,9 @@ class Operation:
                     e.key = p.name  # the caller names the key in its message
                     raise
             elif p.required:
-                raise LookupError(p.name)
+                e = InvalidParameterError(f"Missing the required parameter {p.name!r}.")
+                e.key = p.name
+                raise e
             else:
                 out[p.name] = p.default
         return out
-
-
-OPERATIONS: dict[str, Operation] = {}
-
-
-def register(op: Operation) -> Operation:
-    OPERATIONS[op.name] = op
-    return op
-
-
-def get_operation(name: str) -> Operation:
-    _load()
-    return OPERATIONS[name]
-
-
-def _load() -> None:
-    if not OPERATIONS:
-        from . import operations  # noqa: F401  (registers everything)
-
-
-def all_operations() -> dict[str, Operation]:
-    _load()
-    return OPERATIONS
-
-
-def nan_safe(value) -> Any:
-    """cval may be NaN in a pipeline (TOML ``nan``)."""
-    return value if not (isinstance(value, float) and math.isnan(value)) else float("nan")
