@@ -273,7 +273,7 @@ def test_chunk_invariance_property(h, w, c, nlab, seed, channel_first):
 
 
 def test_pipeline_step(tmp_path, rng):
-    from tiledproc.io import open_raster, save_raster
+    from tiledproc import open_raster, save_raster
     from tiledproc.pipeline import RunOptions, parse_pipeline, run_pipeline
 
     image = rng.normal(size=(3, 50, 60)).astype(np.float32)
@@ -333,3 +333,22 @@ def test_bad_background_is_refused():
 def test_dask_shape_mismatch_is_refused_before_any_work(rng):
     with raise_if_dask_computes(), pytest.raises(InvalidParameterError, match=r"got \(8, 9\) instead"):
         recolor_by_label(da.zeros((8, 10, 3), chunks=4), da.zeros((8, 9), dtype=int, chunks=4))
+
+
+def _unknown_chunks(a):
+    """``a`` as a dask array whose chunk sizes are unknown (NaN), as boolean indexing makes."""
+    d = da.from_array(a, chunks=2)
+    return da.Array(d.__dask_graph__(), d.name, tuple((np.nan,) * len(c) for c in d.chunks), meta=d._meta)
+
+
+@pytest.mark.parametrize("func", [label_means, recolor_by_label])
+def test_unknown_chunk_sizes_are_refused_naming_the_argument(func):
+    image, labels = np.zeros((4, 5, 3)), np.zeros((4, 5), int)
+    with raise_if_dask_computes():
+        with pytest.raises(InvalidParameterError, match=r"Expected image to have known chunk sizes.*"
+                                                         r"image.compute_chunk_sizes\(\)"):
+            func(_unknown_chunks(image), labels)
+        with pytest.raises(InvalidParameterError, match=r"Expected labels to have known chunk sizes.*"
+                                                         r"labels.compute_chunk_sizes\(\)"):
+            func(image, _unknown_chunks(labels))
+

@@ -324,7 +324,7 @@ def test_median_cut_few_colours_and_nan(rng):
 
 
 def test_pipeline_quantize_step(tmp_path, rng):
-    from tiledproc.io import open_raster, save_raster
+    from tiledproc import open_raster, save_raster
     from tiledproc.pipeline import RunOptions, parse_pipeline, run_pipeline
 
     image = (rng.normal(size=(3, 40, 50)) * 30 + 100).astype(np.float32)
@@ -422,3 +422,29 @@ def test_bad_images_and_parameters_are_refused():
         median_cut_palette(np.zeros((4, 5, 3)), 2, sample_size=0)
     with raise_if_dask_computes(), pytest.raises(InvalidParameterError, match="got 4 instead"):
         palette_indices(da.zeros((4, 5, 3), chunks=2), np.zeros((2, 4)))
+
+
+# ------------------------------------------------------------------ unknown chunk sizes
+
+
+def _unknown_chunks(a):
+    """``a`` as a dask array whose chunk sizes are unknown (NaN), as boolean indexing makes."""
+    d = da.from_array(a, chunks=2)
+    return da.Array(d.__dask_graph__(), d.name, tuple((np.nan,) * len(c) for c in d.chunks), meta=d._meta)
+
+
+@pytest.mark.parametrize("func", [lambda a: palette_indices(a, [[0, 0, 0]]),
+                                  lambda a: apply_palette(a, [[0, 0, 0]]),
+                                  lambda a: median_cut_palette(a, 2)])
+def test_unknown_chunk_sizes_are_refused_naming_the_argument(func):
+    with raise_if_dask_computes(), pytest.raises(
+            InvalidParameterError, match=r"Expected image to have known chunk sizes.*image.compute_chunk_sizes"):
+        func(_unknown_chunks(np.zeros((4, 5, 3))))
+
+
+def test_palette_of_unknown_chunk_sizes_is_refused():
+    for func in (palette_indices, apply_palette):
+        with raise_if_dask_computes(), pytest.raises(
+                InvalidParameterError,
+                match=r"Expected palette to have known chunk sizes.*palette.compute_chunk_sizes"):
+            func(np.zeros((4, 5, 3)), _unknown_chunks(np.zeros((6, 3))))

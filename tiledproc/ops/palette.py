@@ -19,7 +19,7 @@ import numpy as np
 from dask.base import tokenize
 
 from .._dtypes import float_type
-from .._validate import parse_int
+from .._validate import as_image, parse_int
 from ..engine.overlap import is_dask
 from ..errors import InvalidParameterError, InvalidTypeError
 from ..kernels.palette import (
@@ -32,15 +32,7 @@ from ..kernels.palette import (
     sample_block,
     sample_threshold,
 )
-from .labels import (
-    as_array,
-    kernel_pixels,
-    parse_colour_image,
-    pieces,
-    reread,
-    thread_map,
-    whole_channels,
-)
+from ._blocks import kernel_pixels, parse_colour_image, pieces, reread, thread_map, whole_channels
 
 __all__ = ["palette_indices", "apply_palette", "median_cut_palette"]
 
@@ -73,7 +65,7 @@ def _check_finite(palette: np.ndarray) -> None:
 
 def parse_palette(palette, channels: int):
     """A palette of ``channels``-channel colours: numpy (checked now) or dask (checked when computed)."""
-    palette = as_array(palette, "palette")
+    palette = as_image(palette, "palette")
     dtype = np.dtype(palette.dtype)
     if dtype.kind not in "biuf":
         raise InvalidTypeError(
