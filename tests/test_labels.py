@@ -352,3 +352,14 @@ def test_unknown_chunk_sizes_are_refused_naming_the_argument(func):
                                                          r"labels.compute_chunk_sizes\(\)"):
             func(image, _unknown_chunks(labels))
 
+
+def test_background_beyond_the_labels_dtype_is_refused_cleanly():
+    image = np.zeros((2, 2, 3))
+    for background, labels in [(10**30, np.zeros((2, 2), int)), (-1, np.zeros((2, 2), np.uint8)),
+                               (2**64, da.zeros((2, 2), dtype=np.uint64, chunks=1))]:
+        with raise_if_dask_computes(), pytest.raises(
+                InvalidParameterError, match=rf"Expected background to be a label value of labels' dtype "
+                                             rf"{labels.dtype} .*got {background} instead"):
+            recolor_by_label(image, labels, background=background)
+    huge = np.iinfo(np.int64).max  # the largest that int64 labels hold is fine
+    np.testing.assert_array_equal(recolor_by_label(image, np.full((2, 2), huge), background=huge), image)

@@ -448,3 +448,47 @@ def test_palette_of_unknown_chunk_sizes_is_refused():
                 InvalidParameterError,
                 match=r"Expected palette to have known chunk sizes.*palette.compute_chunk_sizes"):
             func(np.zeros((4, 5, 3)), _unknown_chunks(np.zeros((6, 3))))
+
+
+# ------------------------------------------------------------------ limits, checked before any work
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"n_colors": 100000000000}, r"Expected n_colors to be at most 1048576 \(2\*\*20\), got 100000000000 "
+                                     r"instead: a palette's tables take about \(32 C \+ 84\) bytes per colour"),
+        ({"n_colors": 10**30}, r"Expected n_colors to be at most 1048576 \(2\*\*20\), got 10{30} instead"),
+        ({"n_colors": 21}, r"Expected n_colors to be at most the number of pixels the median cut works on, "
+                           r"20 \(every pixel of the image\), got 21 instead"),
+        ({"n_colors": 9, "sample_size": 8}, r"Expected n_colors to be at most the number of pixels the median "
+                                            r"cut works on, 8 \(sample_size, of the image's 20\), got 9"),
+        ({"n_colors": 2, "refine": 101}, r"Expected refine to be at most 100 Lloyd iterations, got 101 instead"),
+        ({"n_colors": 2, "refine": 10**30}, r"Expected refine to be at most 100 Lloyd iterations, got 10{30}"),
+        ({"n_colors": 2, "sample_size": 2**24 + 1},
+         r"Expected sample_size to be at most 16777216 \(2\*\*24\) pixels, got 16777217 instead"),
+        ({"n_colors": 2, "sample_size": 10**30}, r"Expected sample_size to be at most 16777216"),
+    ],
+)
+def test_median_cut_parameters_are_checked_against_their_limits(kwargs, message):
+    image = np.zeros((4, 5, 3))
+    for a in (image, da.from_array(image, chunks=2)):
+        with raise_if_dask_computes(), pytest.raises(InvalidParameterError, match=message):
+            median_cut_palette(a, **kwargs)
+
+
+def test_the_largest_parameters_work(rng):
+    image = rng.integers(0, 255, size=(30, 40, 3)).astype(np.uint8)
+    palette = median_cut_palette(image, 30 * 40)  # one colour per pixel
+    assert palette.shape == (1200, 3)
+    np.testing.assert_array_equal(apply_palette(image, palette), image.astype(np.float32))
+    assert median_cut_palette(image, 5, sample_size=5, refine=100).shape == (5, 3)
+
+
+def test_palettes_beyond_the_colour_limit_are_refused():
+    message = r"Expected palette to hold at most 1048576 \(2\*\*20\) colours, got 1048577 instead"
+    for palette in (np.zeros((2**20 + 1, 3), np.uint8), da.zeros((2**20 + 1, 3), chunks=(2**18, 3))):
+        for func in (palette_indices, apply_palette):
+            with raise_if_dask_computes(), pytest.raises(InvalidParameterError, match=message):
+                func(da.zeros((4, 5, 3), chunks=2), palette)
+

@@ -226,7 +226,8 @@ def recolor_by_label(image, labels, *, channel_axis=-1, background=None):
         The image's channel axis (default -1; stored rasters: 0).
     background : int, optional
         Pixels with this label are left as they are (converted to the result
-        dtype) instead of taking their label's mean.
+        dtype) instead of taking their label's mean. A value ``labels``' dtype
+        can hold.
 
     Returns
     -------
@@ -255,6 +256,12 @@ def recolor_by_label(image, labels, *, channel_axis=-1, background=None):
     image, labels, axis = _parse(image, labels, channel_axis)
     if background is not None:
         background = parse_int(background, "background")
+        info = np.iinfo(labels.dtype)
+        if not info.min <= background <= info.max:
+            raise InvalidParameterError(
+                f"Expected background to be a label value of labels' dtype {labels.dtype} "
+                f"({info.min} to {info.max}), got {background} instead: no pixel could have it."
+            )
     out_dtype = float_type(image.dtype)
     if not is_dask(image) and not is_dask(labels):
         keys, sums, counts = _numpy_table(image, labels, axis)

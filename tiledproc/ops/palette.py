@@ -38,6 +38,16 @@ __all__ = ["palette_indices", "apply_palette", "median_cut_palette"]
 
 #: pixels sampled for the cut by default (every pixel of smaller images)
 SAMPLE_SIZE = 1 << 20
+#: the most colours of a palette (given or cut): its tables (colours, k-d tree) and the
+#: scratch of every task that maps pixels to it take about (32 C + 84) bytes per colour,
+#: 180 MiB for RGB at this limit
+MAX_COLORS = 1 << 20
+#: the largest sample: it is cut in one task, (8 C + 8) bytes per pixel, twice while it
+#: is put in pixel order (0.5 GiB for RGB at this limit, 16 x the default)
+MAX_SAMPLE_SIZE = 1 << 24
+#: the most Lloyd iterations: each reads the whole image once more and adds a task per
+#: chunk to the graph; the palette settles in a few tens
+MAX_REFINE = 100
 #: tables merged per task of the tree reductions
 SPLIT_EVERY = 8
 
@@ -85,6 +95,12 @@ def parse_palette(palette, channels: int):
         raise InvalidParameterError(
             f"Expected palette to have {channels} channels (the image's channel axis), "
             f"got {palette.shape[1]} instead."
+        )
+    if palette.shape[0] > MAX_COLORS:
+        raise InvalidParameterError(
+            f"Expected palette to hold at most {MAX_COLORS} (2**20) colours, got {palette.shape[0]} "
+            f"instead: its tables take about (32 C + 84) bytes per colour in every task that maps "
+            f"pixels to it."
         )
     if not is_dask(palette):
         palette = palette.astype(np.float64)
@@ -176,7 +192,8 @@ def palette_indices(image, palette, *, channel_axis=-1):
         Any boolean, integer or real floating dtype, ``C`` channels along
         ``channel_axis`` (RGB, 8 or 16 bands, ...).
     palette : (n_colors, C) array_like or dask array
-        One colour per row, finite, ``1 <= n_colors``.
+        One colour per row, finite, ``1 <= n_colors <= 2**20`` (its tables
+        take about ``(32 C + 84)`` bytes per colour in every task).
     channel_axis : int
         The image's channel axis (default -1, as scikit-image; stored rasters
         are ``(band, y, x)``: pass 0).
@@ -186,8 +203,9 @@ def palette_indices(image, palette, *, channel_axis=-1):
     indices : ndarray or dask array
         The image's shape without the channel axis, in the smallest unsigned
         integer dtype that holds ``n_colors - 1`` (uint8 up to 256 colours,
-        uint16 up to 65 536). numpy in gives numpy out (the work is split over
-        the local cores); dask in gives a lazy dask array chunked like the image.
+        uint16 up to 65 536, uint32 above, up to the limit of 2**20). numpy in
+        gives numpy out (the work is split over the local cores); dask in
+        gives a lazy dask array chunked like the image.
 
     Examples
     --------
@@ -318,9 +336,11 @@ def median_cut_delayed(image: da.Array, n_colors: int, axis: int, refine: int, s
     Reads the data ``1 + refine`` times (the sample, then one pass per Lloyd
     iteration), each time through its own copy of the input's graph.
     """
+    spatial = tuple(s for k, s in enumerate(image.shape) if k != axis)
+    # checked here too: the pipeline's quantize step builds the cut through this function
+    n_colors, refine, sample_size = parse_median_cut(n_colors, refine, sample_size, int(np.prod(spatial)))
     image = whole_channels(image, axis)
     token = tokenize(image.name, n_colors, axis, refine, sample_size)
-    spatial = tuple(s for k, s in enumerate(image.shape) if k != axis)
     threshold = sample_threshold(int(np.prod(spatial)), sample_size)
     src = reread(image, "sample-" + token)
     func = functools.partial(_sample_part, axis=axis, spatial=spatial, threshold=threshold)
@@ -339,17 +359,43 @@ def median_cut_delayed(image: da.Array, n_colors: int, axis: int, refine: int, s
     return palette
 
 
-def parse_median_cut(n_colors, refine, sample_size):
+def parse_median_cut(n_colors, refine, sample_size, n_pixels: int | None = None):
+    """``(n_colors, refine, sample_size)`` checked against their limits (see :data:`MAX_COLORS`,
+    :data:`MAX_REFINE`, :data:`MAX_SAMPLE_SIZE`) and, given the image's number of pixels,
+    ``n_colors`` against the pixels the cut works on."""
     n_colors = parse_int(n_colors, "n_colors")
     if n_colors < 1:
         raise InvalidParameterError(f"Expected n_colors to be a positive integer, got {n_colors} instead.")
+    if n_colors > MAX_COLORS:
+        raise InvalidParameterError(
+            f"Expected n_colors to be at most {MAX_COLORS} (2**20), got {n_colors} instead: a palette's "
+            f"tables take about (32 C + 84) bytes per colour in every task that maps pixels to it."
+        )
     refine = parse_int(refine, "refine")
     if refine < 0:
         raise InvalidParameterError(
             f"Expected refine to be a number of Lloyd iterations >= 0, got {refine} instead.")
+    if refine > MAX_REFINE:
+        raise InvalidParameterError(
+            f"Expected refine to be at most {MAX_REFINE} Lloyd iterations, got {refine} instead: each "
+            f"reads the whole image once more, and the palette settles in a few tens."
+        )
     sample_size = parse_int(sample_size, "sample_size")
     if sample_size < 1:
         raise InvalidParameterError(f"Expected sample_size to be a positive integer, got {sample_size} instead.")
+    if sample_size > MAX_SAMPLE_SIZE:
+        raise InvalidParameterError(
+            f"Expected sample_size to be at most {MAX_SAMPLE_SIZE} (2**24) pixels, got {sample_size} "
+            f"instead: the sample is cut in one task, (8 C + 8) bytes per pixel."
+        )
+    if n_pixels is not None and n_colors > min(n_pixels, sample_size):
+        sampled = min(n_pixels, sample_size)
+        which = (f"every pixel of the image" if n_pixels <= sample_size
+                 else f"sample_size, of the image's {n_pixels}")
+        raise InvalidParameterError(
+            f"Expected n_colors to be at most the number of pixels the median cut works on, {sampled} "
+            f"({which}), got {n_colors} instead: the cut makes at most one colour per pixel."
+        )
     return n_colors, refine, sample_size
 
 
@@ -369,16 +415,21 @@ def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_siz
     ----------
     image : (..., C, ...) ndarray or dask array
     n_colors : int
-        Colours wanted. An image with fewer distinct colours gives each of
-        them once, then repeats the last (such rows are never nearest: ties
-        go to the lowest index).
+        Colours wanted, ``1 <= n_colors <= min(pixels, sample_size, 2**20)``:
+        the cut makes at most one colour per pixel it works on, and a
+        palette's tables take about ``(32 C + 84)`` bytes per colour in every
+        task that maps pixels to it (180 MiB for RGB at 2**20). An image with
+        fewer distinct colours gives each of them once, then repeats the last
+        (such rows are never nearest: ties go to the lowest index).
     channel_axis : int
         The image's channel axis (default -1; stored rasters: 0).
     refine : int
-        Lloyd iterations over all the pixels after the cut (default 0; each
-        reads the data once more and lowers the quantization error).
+        Lloyd iterations over all the pixels after the cut, 0 to 100 (default
+        0; each reads the data once more and lowers the quantization error;
+        the palette settles in a few tens).
     sample_size : int
-        Pixels the cut works on (default 2**20: 8 * C * 2**20 bytes).
+        Pixels the cut works on, 1 to 2**24 (default 2**20: 8 * C * 2**20
+        bytes; the sample is cut in one task).
 
     Returns
     -------
@@ -398,11 +449,11 @@ def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_siz
     [[5.0, 0.0, 0.0], [205.0, 200.0, 200.0]]
     """
     image, axis = parse_colour_image(image, channel_axis)
-    n_colors, refine, sample_size = parse_median_cut(n_colors, refine, sample_size)
+    spatial = tuple(s for k, s in enumerate(image.shape) if k != axis)
+    n_colors, refine, sample_size = parse_median_cut(n_colors, refine, sample_size, int(np.prod(spatial)))
     if is_dask(image):
         (palette,) = dask.compute(median_cut_delayed(image, n_colors, axis, refine, sample_size))
         return palette
-    spatial = tuple(s for k, s in enumerate(image.shape) if k != axis)
     threshold = sample_threshold(int(np.prod(spatial)), sample_size)
     part = _sample_part(image, (0,) * len(spatial), axis=axis, spatial=spatial, threshold=threshold)
     palette = _cut(merge_samples([part]), n_colors)
