@@ -557,3 +557,31 @@ def test_sizes_beyond_int64_are_refused_cleanly(size, rng):
     for a in (x, da.from_array(x, chunks=2)):
         with pytest.raises(InvalidParameterError, match=r"Expected size to be at most 2\*\*63 - 1"):
             tp.window_stats(a, size)
+
+
+@pytest.mark.parametrize("func", [tp.window_mean, tp.window_variance, tp.window_std, tp.window_stats])
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"size": 4}, InvalidParameterError, "Expected size to be an odd positive integer"),
+        ({"size": 10**30 + 1}, InvalidParameterError, r"Expected size to be at most 2\*\*63 - 1"),
+        ({"size": 3, "mode": "symmetric"}, InvalidParameterError, "Expected mode to be one of"),
+        ({"size": 3, "cval": None}, InvalidTypeError, "Expected cval to be a real number"),
+        ({"size": 3, "nan_policy": "raise"}, InvalidParameterError, "Expected nan_policy to be"),
+    ],
+)
+def test_every_window_operation_names_the_parameter_as_written(func, kwargs, error, message, rng):
+    """window_mean, window_variance and window_std check under their own parameter names
+    (not those of an inner function), before any work."""
+    a = da.from_array(rng.normal(size=(6, 7)), chunks=3)
+    with raise_if_dask_computes(), pytest.raises(error, match=message):
+        func(a, **kwargs)
+
+
+@pytest.mark.parametrize("func", [tp.window_mean, tp.window_variance, tp.window_std, tp.window_stats])
+def test_unknown_chunk_sizes_are_refused(func, rng):
+    x = da.from_array(rng.normal(size=(9, 10)), chunks=4)
+    unknown = x[x[:, 0] > -10]  # boolean indexing: NaN chunk sizes along y
+    with pytest.raises(InvalidParameterError, match=r"Expected image to have known chunk sizes.*"
+                                                     r"compute_chunk_sizes\(\)"):
+        func(unknown, 3)
