@@ -400,7 +400,9 @@ window_mean.__doc__ = (
     --------
     >>> import numpy as np
     >>> from tiledproc import window_mean
-    >>> window_mean(np.arange(9.0).reshape(3, 3), 3, mode="nearest")[1, 1]
+    >>> float(window_mean(np.arange(9.0).reshape(3, 3), 3, mode="nearest")[1, 1])
+    4.0
+    >>> float(window_mean(np.arange(9.0).reshape(3, 3), 10**18 + 1, mode="wrap")[1, 1])
     4.0
 """
 )
