@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from dask._task_spec import convert_legacy_graph
 
-from ..engine.overlap import HALO_PIECE
+from ..graph.overlap import HALO_PIECE
 
 __all__ = ["run_in_order"]
 

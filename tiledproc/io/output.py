@@ -369,7 +369,7 @@ def write_tasks(outputs: Sequence[PreparedOutput]) -> tuple[list, list[tuple[int
     ``index`` writes chunk ``index`` of that output and holds the stored
     size and CRC-32 of the chunk (for the completion record), and
     ``[(key, output index, chunk index), ...]`` for the chunks not yet
-    recorded as done. The engine builds one graph from all writers, so
+    recorded as done. The job builds one graph from all writers, so
     tasks they share (reading an input chunk, a common intermediate) run once.
     """
     writers = []

@@ -69,7 +69,7 @@ def axis_map(
     mapped = mode_index(q, n, mode)
     out = np.where(inside, local, np.where(mapped < 0, -1, mapped - block_start))
     bad = (~inside) & (mapped >= 0) & ((out < 0) | (out >= block_len))
-    if bad.any():  # the engine's halo/rechunk rules make this impossible
+    if bad.any():  # the halo exchange's rechunk rules make this impossible
         raise AssertionError(
             f"boundary map for mode {mode!r} points outside the block "
             f"(core {core_start}+{core_len}, block {block_start}+{block_len}, n={n})"

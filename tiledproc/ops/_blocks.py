@@ -5,10 +5,11 @@ local thread pool.
 
 from __future__ import annotations
 
+import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import dask.array as da
+import dask.threaded
 import numpy as np
 from dask._task_spec import convert_legacy_graph
 from dask.base import tokenize
@@ -17,6 +18,7 @@ from dask.highlevelgraph import HighLevelGraph
 from .._dtypes import check_real_dtype
 from .._validate import as_image, parse_int
 from ..errors import InvalidParameterError
+from ..graph.overlap import numpy_scheduler
 
 __all__ = [
     "PIECE",
@@ -119,8 +121,11 @@ def pieces(n: int, size: int = PIECE) -> list[slice]:
 
 
 def thread_map(func, items):
+    """``[func(item) for item in items]`` for numpy input, on dask's shared local thread
+    pool (one thread under ``dask.config.set(scheduler="synchronous")``): no pool of
+    its own, and never a distributed client (see :func:`numpy_scheduler`)."""
     items = list(items)
-    if len(items) <= 1:
+    if len(items) <= 1 or numpy_scheduler() == "synchronous":
         return [func(i) for i in items]
-    with ThreadPoolExecutor(min(len(items), os.cpu_count() or 1)) as pool:
-        return list(pool.map(func, items))
+    dsk = {("piece", k): (functools.partial(func, item),) for k, item in enumerate(items)}
+    return dask.threaded.get(dsk, list(dsk))

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._dtypes import float_type, kernel_input
 from .._validate import as_image, parse_mode, parse_positive_float, parse_real, parse_spatial_ndim
-from ..engine.overlap import apply_overlap
+from ..graph.overlap import apply_overlap
 from ..errors import InvalidParameterError
 from ..kernels.derivatives import OUTPUTS, compact_block, gradient_block
 

@@ -18,7 +18,7 @@ from .._validate import (
     parse_spatial_ndim,
     parse_window_size,
 )
-from ..engine.overlap import apply_overlap, is_dask
+from ..graph.overlap import apply_overlap, is_dask
 from ..errors import InvalidParameterError, InvalidTypeError
 from ..kernels.gabor import gabor_block_fft, gabor_block_separable, separable_factors
 from .window import window_stats

@@ -19,7 +19,7 @@ from dask.base import tokenize
 
 from .._dtypes import float_type
 from .._validate import as_image, parse_int
-from ..engine.overlap import is_dask
+from ..graph.overlap import is_dask
 from ..errors import InvalidParameterError, InvalidTypeError
 from ..kernels.labels import block_table, gather_rows, label_dtype, lookup_rows, merge_tables
 from ._blocks import parse_colour_image, pieces, pixels_2d, reread, spatial_chunks, thread_map, whole_channels
@@ -123,7 +123,7 @@ def _table_delayed(image: da.Array, labels: da.Array, axis: int, token: str):
 # ----------------------------------------------------------------- public
 
 
-def label_means(image, labels, *, channel_axis=-1):
+def label_means(image, labels, *, channel_axis=-1, scheduler=None):
     """Mean colour of every label: ``(values, means)``.
 
     Equal to ``np.unique(labels)`` and, for each label, ``image[labels == v].mean(axis=0)``
@@ -141,6 +141,8 @@ def label_means(image, labels, *, channel_axis=-1):
     channel_axis : int
         The image's channel axis (default -1, as scikit-image; stored rasters
         are ``(band, y, x)``: pass 0).
+    scheduler : str or distributed.Client, optional
+        Where dask input is computed (``dask.compute``'s ``scheduler``).
 
     Returns
     -------
@@ -152,10 +154,13 @@ def label_means(image, labels, *, channel_axis=-1):
 
     Notes
     -----
-    With dask input the table is computed here (it is small: O(K)) from one
-    read of the data: per-block sums merged by a tree reduction; memory does
-    not depend on the number of pixels. A numpy image is split over the local
-    cores.
+    This is the explicit step that computes a table: with dask input the
+    table is computed here (it is small: O(K)), on ``scheduler`` (default:
+    dask's configured scheduler or active client, as ``dask.compute``), from
+    one read of the data: per-block sums merged by a tree reduction; memory
+    does not depend on the number of pixels. A numpy image is split over
+    dask's local threads. :func:`recolor_by_label` needs no such step: its
+    table stays inside its graph.
 
     Examples
     --------
@@ -172,7 +177,7 @@ def label_means(image, labels, *, channel_axis=-1):
         return _finish(_numpy_table(image, labels, axis), ldtype)
     image, labels = _aligned(image, labels, axis)
     token = tokenize(image.name, labels.name, axis)
-    (table,) = dask.compute(_table_delayed(image, labels, axis, token))
+    (table,) = dask.compute(_table_delayed(image, labels, axis, token), scheduler=scheduler)
     return _finish(table, ldtype)
 
 

@@ -20,7 +20,7 @@ from dask.base import tokenize
 
 from .._dtypes import float_type
 from .._validate import as_image, parse_int
-from ..engine.overlap import is_dask
+from ..graph.overlap import is_dask
 from ..errors import InvalidParameterError, InvalidTypeError
 from ..kernels.palette import (
     cluster_sums,
@@ -399,7 +399,7 @@ def parse_median_cut(n_colors, refine, sample_size, n_pixels: int | None = None)
     return n_colors, refine, sample_size
 
 
-def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_size=SAMPLE_SIZE):
+def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_size=SAMPLE_SIZE, scheduler=None):
     """A palette of ``n_colors`` colours by median cut (Heckbert), computed out of core.
 
     The pixels of a deterministic sample (all of them when the image has at
@@ -430,6 +430,11 @@ def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_siz
     sample_size : int
         Pixels the cut works on, 1 to 2**24 (default 2**20: 8 * C * 2**20
         bytes; the sample is cut in one task).
+    scheduler : str or distributed.Client, optional
+        Where dask input is computed (``dask.compute``'s ``scheduler``;
+        default: dask's configured scheduler or active client). This is the
+        explicit step that computes the palette; the pipeline's ``quantize``
+        step keeps it inside the run's graph instead.
 
     Returns
     -------
@@ -452,7 +457,8 @@ def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_siz
     spatial = tuple(s for k, s in enumerate(image.shape) if k != axis)
     n_colors, refine, sample_size = parse_median_cut(n_colors, refine, sample_size, int(np.prod(spatial)))
     if is_dask(image):
-        (palette,) = dask.compute(median_cut_delayed(image, n_colors, axis, refine, sample_size))
+        (palette,) = dask.compute(median_cut_delayed(image, n_colors, axis, refine, sample_size),
+                                  scheduler=scheduler)
         return palette
     threshold = sample_threshold(int(np.prod(spatial)), sample_size)
     part = _sample_part(image, (0,) * len(spatial), axis=axis, spatial=spatial, threshold=threshold)

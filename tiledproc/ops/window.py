@@ -17,7 +17,7 @@ from .._validate import (
     parse_window_size,
     as_image,
 )
-from ..engine.overlap import apply_overlap, is_dask, plan_axis
+from ..graph.overlap import apply_overlap, is_dask, plan_axis
 from ..kernels.window import box_stats
 
 __all__ = ["window_mean", "window_variance", "window_std", "window_stats"]

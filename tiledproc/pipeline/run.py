@@ -36,7 +36,7 @@ class RunOptions:
     pyramid: int | None = None
     #: use inputs whose provenance says incomplete (with a warning)
     allow_incomplete: bool = False
-    #: accept [cluster] keys that become shell code in a batch script (see tiledproc.engine.jobqueue)
+    #: accept [cluster] keys that become shell code in a batch script (see tiledproc.execute.jobqueue)
     allow_shell: bool = False
     #: connect to a scheduler address named by the pipeline file itself
     allow_remote_scheduler: bool = False
@@ -67,7 +67,7 @@ def resolve(p: Pipeline, opts: RunOptions) -> tuple[SchedulerSpec, dict]:
     work: name a scheduler address (``--allow-remote-scheduler``, or the
     same address given as ``--scheduler``), or put shell code into the batch
     scripts of its ``[cluster]`` (``--allow-shell``; see
-    :mod:`tiledproc.engine.jobqueue`).
+    :mod:`tiledproc.execute.jobqueue`).
     """
     run = p.run
     scheduler, cluster = opts.scheduler, opts.cluster

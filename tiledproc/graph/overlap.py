@@ -1,0 +1,295 @@
+"""The one runner behind every windowed operation.
+
+An operation hands over a block kernel and its radius ``(ry, rx)`` over the
+last two axes; the runner does the rest:
+
+* numpy in: the kernel runs on the whole array (a large one in tiles, on
+  dask's local threads: :func:`numpy_scheduler`), the boundary maps follow
+  ``mode`` at the true image edges;
+* dask in: :func:`halo_exchange` gives every block its neighbours' edge
+  strips of width ``radius`` (periodic for ``wrap``), one small task per
+  strip rather than ``dask.array.overlap``'s whole-neighbour slices (the
+  measurement is in ARCHITECTURE.md), and each block is mapped to exactly
+  its core. At the true image edge the
+  kernel's boundary map applies ``mode`` itself, as the in-memory reference
+  does. Chunks smaller than the halo are merged first; an axis whose
+  halo would reach beyond the image is made a single chunk.
+
+The kernel receives ``(block, ymap, xmap)`` (see :mod:`tiledproc.kernels._boundary`)
+and returns ``(n_outputs, ..., H, W)`` for the core it was asked for, so
+several outputs (mean and variance, real and imaginary) come from one pass.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from itertools import accumulate
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+
+from ..kernels._boundary import axis_map
+
+__all__ = ["apply_overlap", "is_dask", "plan_axis", "numpy_scheduler"]
+
+Kernel = Callable[..., np.ndarray]
+
+#: numpy inputs with at least this many elements are processed in tiles on threads
+LARGE_NUMPY = 2**23
+TILE = 1024
+
+
+def is_dask(a) -> bool:
+    return isinstance(a, da.Array)
+
+
+def numpy_scheduler() -> str:
+    """How numpy input is computed: eagerly, in this process, on dask's local
+    threads, or on one thread when dask's config asks for the synchronous
+    scheduler (``dask.config.set(scheduler="synchronous")``). A distributed
+    client is never used for numpy input: it would ship the whole array."""
+    chosen = dask.config.get("scheduler", None)
+    return "synchronous" if chosen in ("sync", "synchronous", "single-threaded") else "threads"
+
+
+def _merge_small(chunks: Sequence[int], minimum: int) -> tuple[int, ...]:
+    """Merge neighbouring chunks until each holds at least ``minimum`` elements.
+
+    Chunks that are already large enough keep their boundaries, so a store's
+    1024-chunks with a 3-pixel tail become (..., 1024, 1027).
+    """
+    out: list[int] = []
+    acc = 0
+    for c in chunks:
+        acc += c
+        if acc >= minimum:
+            out.append(acc)
+            acc = 0
+    if acc:
+        if out:
+            out[-1] += acc
+        else:
+            out.append(acc)
+    return tuple(out)
+
+
+def plan_axis(chunks: Sequence[int], radius: int) -> tuple[tuple[int, ...], int]:
+    """``(chunks, depth)`` for one spatial axis with a kernel of ``radius``.
+
+    The depth is the radius when the axis has several chunks, else 0 (the
+    whole axis is in one block and the boundary map covers everything). No
+    chunk may be smaller than the depth, because a halo is taken from the
+    immediate neighbour only.
+    """
+    chunks = tuple(int(c) for c in chunks)
+    n = sum(chunks)
+    if radius == 0 or len(chunks) <= 1:
+        return chunks, 0
+    if radius >= n:
+        return (n,), 0
+    merged = _merge_small(chunks, radius)
+    if len(merged) == 1:
+        return merged, 0
+    return merged, radius
+
+
+HALO_PIECE = "halo-piece"
+
+
+def _copy_piece(chunk: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
+    """The edge of a chunk a neighbour needs, copied so the chunk itself can be freed."""
+    return np.array(chunk[..., ys, xs])
+
+
+def _assemble(rows: list) -> np.ndarray:
+    """A block with its halo, from a grid (list of rows) of pieces."""
+    lead = rows[0][0].shape[:-2]
+    h = sum(row[0].shape[-2] for row in rows)
+    w = sum(p.shape[-1] for p in rows[0])
+    out = np.empty(lead + (h, w), dtype=rows[0][0].dtype)
+    y = 0
+    for row in rows:
+        x = 0
+        for p in row:
+            out[..., y:y + p.shape[-2], x:x + p.shape[-1]] = p
+            x += p.shape[-1]
+        y += row[0].shape[-2]
+    return out
+
+
+def halo_exchange(a: da.Array, dy: int, dx: int, periodic: bool) -> da.Array:
+    """Each block of ``a`` extended by ``dy`` rows and ``dx`` columns from its neighbours.
+
+    Like ``dask.array.overlap.overlap`` with ``boundary="none"`` (no halo
+    beyond the image edge) or ``"periodic"``, but the halos are separate
+    small copies (tasks named ``halo-piece-...``) rather than views of the
+    neighbouring chunks: once the pieces are cut, a chunk is held only until
+    its own block is computed. Every chunk must be at least ``dy`` x ``dx``.
+    """
+    token = tokenize(a.name, dy, dx, periodic)
+    ext_name, piece_name = f"halo-ext-{token}", f"{HALO_PIECE}-{token}"
+    ny, nx = a.numblocks[-2:]
+    dsk = {}
+
+    def neighbour(n, i, d, depth):
+        if d and not depth:
+            return None
+        k = i + d
+        if periodic:
+            return k % n
+        return k if 0 <= k < n else None
+
+    def edge(side, depth):  # -1: the first rows/columns, +1: the last, 0: all
+        return slice(None) if side == 0 else (slice(-depth, None) if side > 0 else slice(0, depth))
+
+    for lead in np.ndindex(*a.numblocks[:-2]):
+        for i in range(ny):
+            for j in range(nx):
+                rows = []
+                for di in (-1, 0, 1):
+                    ni = neighbour(ny, i, di, dy)
+                    if ni is None:
+                        continue
+                    row = []
+                    for dj in (-1, 0, 1):
+                        nj = neighbour(nx, j, dj, dx)
+                        if nj is None:
+                            continue
+                        src = (a.name, *lead, ni, nj)
+                        if di == 0 and dj == 0:
+                            row.append(src)
+                            continue
+                        # the side of the neighbour that faces this block
+                        key = (piece_name, *lead, ni, nj, -di, -dj)
+                        if key not in dsk:
+                            dsk[key] = (_copy_piece, src, edge(-di, dy), edge(-dj, dx))
+                        row.append(key)
+                    rows.append(row)
+                dsk[(ext_name, *lead, i, j)] = (_assemble, rows)
+
+    def grown(chunks, n, depth):
+        out = []
+        for i, c in enumerate(chunks):
+            before = depth if (periodic or i > 0) else 0
+            after = depth if (periodic or i < n - 1) else 0
+            out.append(c + before + after if n > 1 else c)
+        return tuple(out)
+
+    chunks = a.chunks[:-2] + (grown(a.chunks[-2], ny, dy), grown(a.chunks[-1], nx, dx))
+    graph = HighLevelGraph.from_collections(ext_name, dsk, dependencies=[a])
+    return da.Array(graph, ext_name, chunks, meta=a._meta)
+
+
+def _overlap_block(
+    block: np.ndarray,
+    *,
+    kernel: Kernel,
+    radius: tuple[int, int],
+    depth: tuple[int, int],
+    periodic: bool,
+    starts: tuple[tuple[int, ...], tuple[int, ...]],
+    lengths: tuple[tuple[int, ...], tuple[int, ...]],
+    shape: tuple[int, int],
+    mode: str,
+    block_id=None,
+) -> np.ndarray:
+    maps = []
+    for k in range(2):
+        i = block_id[-2 + k]
+        nblocks = len(lengths[k])
+        d = depth[k]
+        before = d if (periodic or i > 0) else 0
+        after = d if (periodic or i < nblocks - 1) else 0
+        core_start, core_len = starts[k][i], lengths[k][i]
+        block_len = block.shape[-2 + k]
+        if block_len != before + core_len + after:  # pragma: no cover - dask invariant
+            raise AssertionError(
+                f"unexpected halo on axis {k}: block {block_len}, core {core_len}, depth {d}"
+            )
+        maps.append(
+            axis_map(core_start, core_len, radius[k], radius[k], core_start - before,
+                     block_len, shape[k], mode)
+        )
+    return kernel(block, maps[0], maps[1])
+
+
+def apply_overlap(
+    kernel: Kernel,
+    a,
+    *,
+    radius: tuple[int, int],
+    mode: str,
+    n_outputs: int,
+    dtype,
+    name: str,
+    token_parts: Sequence = (),
+    collapse: tuple[bool, bool] = (False, False),
+):
+    """Run ``kernel`` over the last two axes of ``a`` with a halo of ``radius``.
+
+    Returns a list of ``n_outputs`` arrays shaped like ``a``: numpy for numpy
+    input, lazy dask arrays (with deterministic names) for dask input.
+
+    ``collapse`` (y, x): along a collapsed axis (radius 0) the kernel returns
+    one value per block instead of one per pixel (a partial reduction over the
+    block's rows or columns), so the output has one row (column) per block:
+    1 for numpy input, the number of blocks (or tiles) along it for dask.
+    """
+    ry, rx = (int(r) for r in radius)
+    if (collapse[0] and ry) or (collapse[1] and rx):
+        raise ValueError("a collapsed axis takes no halo")
+    if not is_dask(a) and np.asarray(a).size >= LARGE_NUMPY:
+        # a large in-memory array: run in tiles on the local threads (bounded
+        # scratch memory, all cores), then hand numpy back
+        a = np.asarray(a)
+        tiles = da.from_array(a, chunks=(1,) * (a.ndim - 2) + (TILE, TILE), name=False)
+        outs = apply_overlap(kernel, tiles, radius=radius, mode=mode, n_outputs=n_outputs, dtype=dtype,
+                             name=name, token_parts=token_parts, collapse=collapse)
+        return list(dask.compute(*outs, scheduler=numpy_scheduler()))
+    if not is_dask(a):
+        a = np.asarray(a)
+        H, W = a.shape[-2:]
+        if H == 0 or W == 0:
+            return [np.empty(a.shape, dtype=dtype) for _ in range(n_outputs)]
+        ymap = axis_map(0, H, ry, ry, 0, H, H, mode)
+        xmap = axis_map(0, W, rx, rx, 0, W, W, mode)
+        out = kernel(a, ymap, xmap)
+        return [out[k] for k in range(n_outputs)]
+
+    if 0 in a.shape:
+        return [da.empty(a.shape, dtype=dtype, chunks=a.chunks) for _ in range(n_outputs)]
+    ychunks, dy = plan_axis(a.chunks[-2], ry)
+    xchunks, dx = plan_axis(a.chunks[-1], rx)
+    if (ychunks, xchunks) != a.chunks[-2:]:
+        a = a.rechunk(a.chunks[:-2] + (ychunks, xchunks))
+    periodic = mode == "wrap"
+    nd = a.ndim
+    extended = halo_exchange(a, dy, dx, periodic) if (dy or dx) else a
+    starts = tuple(tuple(accumulate((0,) + c[:-1])) for c in (ychunks, xchunks))
+    func = functools.partial(
+        _overlap_block,
+        kernel=kernel,
+        radius=(ry, rx),
+        depth=(dy, dx),
+        periodic=periodic,
+        starts=starts,
+        lengths=(ychunks, xchunks),
+        shape=a.shape[-2:],
+        mode=mode,
+    )
+    token = tokenize(a.name, ry, rx, mode, n_outputs, np.dtype(dtype).str, tuple(collapse), *token_parts)
+    out_chunks = tuple((1,) * len(c) if flag else c for c, flag in zip((ychunks, xchunks), collapse))
+    stacked = da.map_blocks(
+        func,
+        extended,
+        dtype=dtype,
+        chunks=((n_outputs,),) + a.chunks[:-2] + out_chunks,
+        new_axis=0,
+        name=f"{name}-{token}",
+        meta=np.empty((0,) * (nd + 1), dtype=dtype),
+    )
+    return [stacked[k] for k in range(n_outputs)]
