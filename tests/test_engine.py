@@ -1,11 +1,11 @@
-"""The engine: halo exchange, boundary maps, the scan-order executor."""
+"""Graph building and execution: halo exchange, boundary maps, the scan-order executor."""
 
 import dask.array as da
 import numpy as np
 import pytest
 
 from tiledproc.execute.local import _priorities, run_in_order
-from tiledproc.engine.overlap import halo_exchange, plan_axis
+from tiledproc.graph.overlap import halo_exchange, plan_axis
 from tiledproc.kernels._boundary import axis_map, contiguous_run, mode_index
 
 
@@ -68,7 +68,7 @@ def test_run_in_order_reports_and_raises():
 
 def test_collapsed_axes_give_one_partial_per_block(rng):
     """A kernel over whole blocks along a collapsed axis: one row (column) per block."""
-    from tiledproc.engine.overlap import apply_overlap
+    from tiledproc.graph.overlap import apply_overlap
 
     def sums(block, ymap, xmap):  # column sums over the block's rows, x window of 3
         cols = block[..., ymap, :].sum(axis=-2, keepdims=True)[..., xmap]
