@@ -34,14 +34,16 @@ def parse_int(value, name: str) -> int:
         except TypeError:
             pass
     raise InvalidTypeError(
-        f"Expected {name} to be an integer, got {value!r} ({type(value).__name__}) instead."
+        f"Expected {name} to be an integer, got {value!r} ({type(value).__name__}) instead.",
+        param=name,
     )
 
 
 def parse_real(value, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise InvalidTypeError(
-            f"Expected {name} to be a real number, got {value!r} ({type(value).__name__}) instead."
+            f"Expected {name} to be a real number, got {value!r} ({type(value).__name__}) instead.",
+            param=name,
         )
     return float(value)
 
@@ -50,7 +52,7 @@ def parse_positive_float(value, name: str, *, allow_zero: bool = False) -> float
     v = parse_real(value, name)
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         what = "non-negative" if allow_zero else "positive"
-        raise InvalidParameterError(f"Expected {name} to be a finite {what} number, got {value!r} instead.")
+        raise InvalidParameterError(f"Expected {name} to be a finite {what} number, got {value!r} instead.", param=name)
     return v
 
 
@@ -68,7 +70,8 @@ def parse_window_size(size, name: str = "size") -> tuple[int, int]:
         if len(sizes) != 2:
             raise InvalidParameterError(
                 f"Expected {name} to be an odd positive integer or a pair (size_y, size_x), "
-                f"got {size!r} instead."
+                f"got {size!r} instead.",
+                param=name,
             )
     else:
         sizes = [size, size]
@@ -78,13 +81,15 @@ def parse_window_size(size, name: str = "size") -> tuple[int, int]:
         if s < 1 or s % 2 == 0:
             raise InvalidParameterError(
                 f"Expected {name} to be an odd positive integer (the window is centred on the "
-                f"pixel), got {size!r} instead; use e.g. {max(1, s + 1 if s % 2 == 0 else 1)}."
+                f"pixel), got {size!r} instead; use e.g. {max(1, s + 1 if s % 2 == 0 else 1)}.",
+                param=name,
             )
         if s > MAX_WINDOW_SIZE:
             raise InvalidParameterError(
                 f"Expected {name} to be at most 2**63 - 1 ({MAX_WINDOW_SIZE}), got {size!r} instead: sizes "
                 f"are recorded as 64-bit integers in the outputs' metadata. Any size up to that is computed "
-                f"exactly, however much larger than the image."
+                f"exactly, however much larger than the image.",
+                param=name,
             )
         out.append(s)
     return out[0], out[1]
@@ -93,7 +98,8 @@ def parse_window_size(size, name: str = "size") -> tuple[int, int]:
 def parse_mode(mode, name: str = "mode") -> str:
     if not isinstance(mode, str) or mode not in MODES:
         raise InvalidParameterError(
-            f"Expected {name} to be one of {', '.join(repr(m) for m in MODES)}, got {mode!r} instead."
+            f"Expected {name} to be one of {', '.join(repr(m) for m in MODES)}, got {mode!r} instead.",
+            param=name,
         )
     return mode
 
@@ -101,7 +107,8 @@ def parse_mode(mode, name: str = "mode") -> str:
 def parse_nan_policy(policy, name: str = "nan_policy") -> str:
     if policy not in ("propagate", "omit"):
         raise InvalidParameterError(
-            f"Expected {name} to be 'propagate' or 'omit', got {policy!r} instead."
+            f"Expected {name} to be 'propagate' or 'omit', got {policy!r} instead.",
+            param=name,
         )
     return policy
 
@@ -111,12 +118,14 @@ def parse_spatial_ndim(a, name: str = "image", minimum: int = 2) -> None:
     ndim = getattr(a, "ndim", None)
     if ndim is None:
         raise InvalidTypeError(
-            f"Expected {name} to be a numpy or dask array, got {type(a).__name__} instead."
+            f"Expected {name} to be a numpy or dask array, got {type(a).__name__} instead.",
+            param=name,
         )
     if ndim < minimum:
         raise InvalidParameterError(
             f"Expected {name} to have at least {minimum} dimensions (..., y, x), "
-            f"got shape {tuple(a.shape)} instead."
+            f"got shape {tuple(a.shape)} instead.",
+            param=name,
         )
 
 
@@ -134,7 +143,8 @@ def as_image(a, name: str = "image"):
         if any(isinstance(c, float) and c != c for cs in a.chunks for c in cs):
             raise InvalidParameterError(
                 f"Expected {name} to have known chunk sizes, got a dask array with unknown (NaN) "
-                f"chunk sizes {a.chunks} instead; call {name}.compute_chunk_sizes() first."
+                f"chunk sizes {a.chunks} instead; call {name}.compute_chunk_sizes() first.",
+                param=name,
             )
         return a
     if isinstance(a, np.ndarray):

@@ -32,7 +32,26 @@ __all__ = [
 
 
 class TiledprocError(Exception):
-    """Root of every error tiledproc raises on purpose."""
+    """Root of every error tiledproc raises on purpose.
+
+    ``param`` names the parameter the error is about, as the caller wrote it
+    (``"size"``, ``"window_mode"``, ``"image"``), when there is one: the
+    pipeline and the commands name the key or option from it, never from the
+    message text.
+    """
+
+    param: str | None = None
+
+    def __init__(self, *args, param: str | None = None):
+        super().__init__(*args)
+        if param is not None:
+            self.param = param
+
+    def __reduce__(self):  # keep ``param`` (and errno) across processes (distributed workers)
+        state = dict(self.__dict__)
+        if isinstance(self, OSError) and self.errno is not None:
+            state["errno"] = self.errno
+        return (_rebuild, (type(self), self.args, state))
 
 
 class InvalidParameterError(TiledprocError, ValueError):
@@ -127,3 +146,11 @@ class ResourceLimitError(TiledprocError, ValueError):
 
 class TiledprocWarning(UserWarning):
     """Something worth knowing that does not stop the work."""
+
+
+def _rebuild(cls, args, state):
+    e = cls.__new__(cls, *args)
+    Exception.__init__(e, *args)
+    for key, value in state.items():
+        setattr(e, key, value)
+    return e

@@ -380,9 +380,9 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
         try:
             params = op.resolve_params(given)
         except TiledprocError as e:
-            ctx.fail(table, getattr(e, "key", None) or which_key(given, e), str(e))
+            ctx.fail(table, step_key(given, op.inputs, e), str(e))
         except (ValueError, TypeError, ArithmeticError) as e:  # an operation's own check, not one of ours
-            ctx.fail(table, getattr(e, "key", None) or which_key(given, e), f"invalid value: {e}")
+            ctx.fail(table, getattr(e, "key", None), f"invalid value: {e}")
         steps[name] = StepDecl(name, op, params, refs, raw)
         known[name] = op.outputs
 
@@ -454,10 +454,20 @@ def _warn_unused_steps(source, steps, outputs) -> None:
                     "add an [outputs.NAME] with from = \"%s\" to write it.", source, name, example)
 
 
-def which_key(given, error: Exception) -> str | None:
-    """The parameter an operation's error message is about ("Expected size to ...")."""
-    text = str(error)
-    for key in given:
-        if f"Expected {key} " in text:
-            return key
-    return None
+#: the name an operation gives its array argument -> the step key (role) that names it
+ARRAY_PARAMS = {"image": "input", "a": "input"}
+
+
+def step_key(given, roles, error: Exception) -> str | None:
+    """The step key an operation's error is about: the parameter the error
+    names (``error.key`` from coercion, ``error.param`` from the operation),
+    with the array arguments named by their roles (``image`` is ``input``)."""
+    key = getattr(error, "key", None)
+    if key:
+        return key
+    param = getattr(error, "param", None)
+    if param is None:  # FALLBACK-UNTIL-OPS-SET-PARAM
+        text = str(error)
+        return next((k for k in given if f"Expected {k} " in text), None)
+    param = ARRAY_PARAMS.get(param, param)
+    return param if param in given or param in roles else None

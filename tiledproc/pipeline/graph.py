@@ -16,7 +16,7 @@ from ..io.tiff import is_tiff, read_tiff, tiff_attrs
 from ..io.output import OutputSpec
 from ..io.read import check_complete, open_raster, read_attrs
 from ..synth import synth_labels, synth_scene
-from .config import InputDecl, Pipeline, Ref, which_key
+from .config import InputDecl, Pipeline, Ref, step_key
 
 __all__ = ["Graph", "build_graph", "synth_array"]
 
@@ -126,12 +126,7 @@ def build_graph(p: Pipeline, *, codec: str | None = None, resume: bool = False,
         try:
             out = step.op.build(args, step.params)
         except TiledprocError as e:
-            key = getattr(e, "key", None) or which_key(step.raw, e)
-            if key is None:
-                for role, ref in step.inputs.items():
-                    if role in str(e):
-                        key = role
-            raise ConfigError.at(p.source, table, key, str(e)) from None
+            raise ConfigError.at(p.source, table, step_key(step.raw, step.op.inputs, e), str(e)) from None
         for name, a in out.items():
             arrays[Ref(step.name, name)] = a
         halos[step.name] = step.op.halo(step.params)
