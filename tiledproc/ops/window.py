@@ -6,6 +6,7 @@ import functools
 
 import dask.array as da
 import numpy as np
+import numpy.typing as npt
 from dask.base import tokenize
 
 from .._dtypes import float_type, kernel_input
@@ -19,6 +20,7 @@ from .._validate import (
 )
 from ..graph.overlap import apply_overlap, is_dask, plan_axis
 from ..kernels.window import box_stats
+from ._deprecate import renamed_parameter
 
 __all__ = ["window_mean", "window_variance", "window_std", "window_stats"]
 
@@ -328,74 +330,75 @@ def _wide_window(a, parts_y, parts_x, mode, cval, omit, outputs, out_dtype):
     return [stacked[k] for k in range(len(outputs))]
 
 
-_PARAMS_DOC = """
+@renamed_parameter("a", "image")
+def window_mean(
+    image: npt.ArrayLike | da.Array,
+    size: int | tuple[int, int],
+    *,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    nan_policy: str = "propagate",
+) -> npt.NDArray[np.floating] | da.Array:
+    """Mean over a ``size`` x ``size`` window centred on each pixel.
+
+    Equal to ``scipy.ndimage.uniform_filter(image.astype(np.float64), size=(1, ..., size_y, size_x),
+    mode=mode, cval=cval)``, cast to the result dtype.
+
     Parameters
     ----------
-    a : (..., M, N) ndarray or dask array
+    image : (..., M, N) array_like or dask.array.Array
         Any boolean, integer or real floating dtype, two or more dimensions;
         the window runs over the last two axes and repeats over the others.
+        A dask array must have known chunk sizes.
     size : int or (int, int)
         Odd window size, or ``(size_y, size_x)``, up to ``2**63 - 1``. A window
         larger than the image covers the image extended by ``mode`` as often
         as it repeats; it costs no more than a window of twice the image
         (the repeated whole lines are counted, not read again).
-    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}
+    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}, optional
         How the image is extended beyond its edge, as in
-        ``scipy.ndimage.uniform_filter``.
-    cval : float
-        The value beyond the edge for ``mode='constant'`` (may be NaN).
-    nan_policy : {'propagate', 'omit'}
-        ``'propagate'``: a NaN makes exactly the windows that contain it NaN.
-        ``'omit'``: statistics over the non-NaN pixels of each window (NaN
-        where a window has none), so nodata holes do not grow.
-"""
+        ``scipy.ndimage.uniform_filter`` (default ``'reflect'``).
+    cval : float, optional
+        The value beyond the edge for ``mode='constant'`` (default 0.0; may be NaN).
+    nan_policy : {'propagate', 'omit'}, optional
+        ``'propagate'`` (default): a NaN makes exactly the windows that
+        contain it NaN. ``'omit'``: statistics over the non-NaN pixels of each
+        window (NaN where a window has none), so nodata holes do not grow.
 
-_DTYPE_DOC = """
-    The result dtype is ``np.result_type(a.dtype, np.float32)``: float32 for
-    (u)int8/16 and float32 input, float64 for (u)int32/64 and float64. Sums
-    are taken in float64 around a robust centre of each block (the median of
-    a sample of its values), so variance is free of
-    catastrophic cancellation. numpy in gives numpy out; dask in gives a
-    lazy dask array chunked like ``a`` (small chunks are merged so that none
-    is smaller than the window radius; for a window wider than twice the
-    image, than the radius of the window left after the whole repetitions of
-    the extended image are taken out, which is less than the image).
-"""
-
-
-def window_mean(a, size, *, mode="reflect", cval=0.0, nan_policy="propagate"):
-    (out,) = _window(a, size, mode, cval, nan_policy, ("mean",))
-    return out
-
-
-def window_variance(a, size, *, mode="reflect", cval=0.0, nan_policy="propagate"):
-    (out,) = _window(a, size, mode, cval, nan_policy, ("variance",))
-    return out
-
-
-def window_std(a, size, *, mode="reflect", cval=0.0, nan_policy="propagate"):
-    (out,) = _window(a, size, mode, cval, nan_policy, ("std",))
-    return out
-
-
-def window_stats(a, size, *, mode="reflect", cval=0.0, nan_policy="propagate"):
-    mean, variance = _window(a, size, mode, cval, nan_policy, ("mean", "variance"))
-    return mean, variance
-
-
-window_mean.__doc__ = (
-    """Mean over a ``size`` x ``size`` window centred on each pixel.
-
-    Equal to ``scipy.ndimage.uniform_filter(a.astype(float64), size=(1, ..., size, size), mode=mode, cval=cval)``.
-"""
-    + _PARAMS_DOC
-    + """
     Returns
     -------
-    mean : (..., M, N) array
-"""
-    + _DTYPE_DOC
-    + """
+    mean : (..., M, N) ndarray or dask.array.Array
+        The mean of every window.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``size`` is not odd and positive, is larger than ``2**63 - 1`` or is a
+        sequence of other than two sizes; ``mode`` or ``nan_policy`` is not one
+        of the names above; ``image`` has fewer than two dimensions or unknown
+        dask chunk sizes.
+    InvalidTypeError
+        ``size`` is not an integer, ``cval`` not a real number, or ``image``
+        not an array of a boolean, integer or real floating dtype.
+
+    Notes
+    -----
+    The result dtype is ``np.result_type(image.dtype, np.float32)``: float32
+    for bool, (u)int8/16, float16 and float32 input, float64 for (u)int32/64
+    and float64. Sums are taken in float64 around a robust centre of each
+    block (the median of a sample of its values), and every window is built
+    from its own pixels only, so the variance is free of catastrophic
+    cancellation and an outlier or a NaN affects only the windows that
+    contain it. numpy in gives numpy out; dask in gives a lazy dask array
+    chunked like ``image`` (small chunks are merged so that none is smaller
+    than the window radius; for a window wider than twice the image, than
+    the radius of the window left after the whole repetitions of the
+    extended image are taken out, which is less than the image), and
+    nothing is computed when it is built.
+
+    The first parameter was called ``a``: ``a=`` still works, with a
+    DeprecationWarning.
+
     Examples
     --------
     >>> import numpy as np
@@ -404,56 +407,244 @@ window_mean.__doc__ = (
     4.0
     >>> float(window_mean(np.arange(9.0).reshape(3, 3), 10**18 + 1, mode="wrap")[1, 1])
     4.0
-"""
-)
+    >>> window_mean(np.array([[1.0, np.nan, 3.0]]), (1, 3), nan_policy="omit").tolist()
+    [[1.0, 2.0, 3.0]]
+    """
+    (out,) = _window(image, size, mode, cval, nan_policy, ("mean",))
+    return out
 
-window_variance.__doc__ = (
+
+@renamed_parameter("a", "image")
+def window_variance(
+    image: npt.ArrayLike | da.Array,
+    size: int | tuple[int, int],
+    *,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    nan_policy: str = "propagate",
+) -> npt.NDArray[np.floating] | da.Array:
     """Population variance over a ``size`` x ``size`` window centred on each pixel.
 
-    Equal to ``np.var`` of each window of the image extended by ``mode``.
-"""
-    + _PARAMS_DOC
-    + """
+    Equal to ``np.var`` of each window of the image extended by ``mode``
+    (``ddof=0``), cast to the result dtype.
+
+    Parameters
+    ----------
+    image : (..., M, N) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, two or more dimensions;
+        the window runs over the last two axes and repeats over the others.
+        A dask array must have known chunk sizes.
+    size : int or (int, int)
+        Odd window size, or ``(size_y, size_x)``, up to ``2**63 - 1``. A window
+        larger than the image covers the image extended by ``mode`` as often
+        as it repeats; it costs no more than a window of twice the image
+        (the repeated whole lines are counted, not read again).
+    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}, optional
+        How the image is extended beyond its edge, as in
+        ``scipy.ndimage.uniform_filter`` (default ``'reflect'``).
+    cval : float, optional
+        The value beyond the edge for ``mode='constant'`` (default 0.0; may be NaN).
+    nan_policy : {'propagate', 'omit'}, optional
+        ``'propagate'`` (default): a NaN makes exactly the windows that
+        contain it NaN. ``'omit'``: statistics over the non-NaN pixels of each
+        window (NaN where a window has none), so nodata holes do not grow.
+
     Returns
     -------
-    variance : (..., M, N) array
-"""
-    + _DTYPE_DOC
-    + """
+    variance : (..., M, N) ndarray or dask.array.Array
+        The population variance of every window (never negative).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``size`` is not odd and positive, is larger than ``2**63 - 1`` or is a
+        sequence of other than two sizes; ``mode`` or ``nan_policy`` is not one
+        of the names above; ``image`` has fewer than two dimensions or unknown
+        dask chunk sizes.
+    InvalidTypeError
+        ``size`` is not an integer, ``cval`` not a real number, or ``image``
+        not an array of a boolean, integer or real floating dtype.
+
+    Notes
+    -----
+    The result dtype is ``np.result_type(image.dtype, np.float32)``: float32
+    for bool, (u)int8/16, float16 and float32 input, float64 for (u)int32/64
+    and float64. Sums are taken in float64 around a robust centre of each
+    block (the median of a sample of its values), and every window is built
+    from its own pixels only, so the variance is free of catastrophic
+    cancellation and an outlier or a NaN affects only the windows that
+    contain it. numpy in gives numpy out; dask in gives a lazy dask array
+    chunked like ``image`` (small chunks are merged so that none is smaller
+    than the window radius; for a window wider than twice the image, than
+    the radius of the window left after the whole repetitions of the
+    extended image are taken out, which is less than the image), and
+    nothing is computed when it is built.
+
+    The first parameter was called ``a``: ``a=`` still works, with a
+    DeprecationWarning.
+
     Examples
     --------
     >>> import numpy as np
     >>> from tiledproc import window_variance
     >>> float(window_variance(np.float32(10000) + np.eye(3, dtype=np.float32), 3)[1, 1])
     0.2222222238779068
-"""
-)
+    >>> window_variance(np.array([[0.0, 0.0, 5.0, 0.0, 0.0]]), (1, 5), mode="constant").tolist()
+    [[4.0, 4.0, 4.0, 4.0, 4.0]]
+    """
+    (out,) = _window(image, size, mode, cval, nan_policy, ("variance",))
+    return out
 
-window_std.__doc__ = (
-    """Population standard deviation over a ``size`` x ``size`` window.
 
-    The square root of :func:`window_variance`.
-"""
-    + _PARAMS_DOC
-    + """
+@renamed_parameter("a", "image")
+def window_std(
+    image: npt.ArrayLike | da.Array,
+    size: int | tuple[int, int],
+    *,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    nan_policy: str = "propagate",
+) -> npt.NDArray[np.floating] | da.Array:
+    """Population standard deviation over a ``size`` x ``size`` window centred on each pixel.
+
+    The square root of :func:`window_variance`: ``np.std`` of each window of
+    the image extended by ``mode`` (``ddof=0``).
+
+    Parameters
+    ----------
+    image : (..., M, N) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, two or more dimensions;
+        the window runs over the last two axes and repeats over the others.
+        A dask array must have known chunk sizes.
+    size : int or (int, int)
+        Odd window size, or ``(size_y, size_x)``, up to ``2**63 - 1``. A window
+        larger than the image covers the image extended by ``mode`` as often
+        as it repeats; it costs no more than a window of twice the image
+        (the repeated whole lines are counted, not read again).
+    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}, optional
+        How the image is extended beyond its edge, as in
+        ``scipy.ndimage.uniform_filter`` (default ``'reflect'``).
+    cval : float, optional
+        The value beyond the edge for ``mode='constant'`` (default 0.0; may be NaN).
+    nan_policy : {'propagate', 'omit'}, optional
+        ``'propagate'`` (default): a NaN makes exactly the windows that
+        contain it NaN. ``'omit'``: statistics over the non-NaN pixels of each
+        window (NaN where a window has none), so nodata holes do not grow.
+
     Returns
     -------
-    std : (..., M, N) array
-"""
-    + _DTYPE_DOC
-)
+    std : (..., M, N) ndarray or dask.array.Array
+        The population standard deviation of every window.
 
-window_stats.__doc__ = (
+    Raises
+    ------
+    InvalidParameterError
+        ``size`` is not odd and positive, is larger than ``2**63 - 1`` or is a
+        sequence of other than two sizes; ``mode`` or ``nan_policy`` is not one
+        of the names above; ``image`` has fewer than two dimensions or unknown
+        dask chunk sizes.
+    InvalidTypeError
+        ``size`` is not an integer, ``cval`` not a real number, or ``image``
+        not an array of a boolean, integer or real floating dtype.
+
+    Notes
+    -----
+    The result dtype is ``np.result_type(image.dtype, np.float32)``: float32
+    for bool, (u)int8/16, float16 and float32 input, float64 for (u)int32/64
+    and float64. Sums are taken in float64 around a robust centre of each
+    block (the median of a sample of its values), and every window is built
+    from its own pixels only, so the variance is free of catastrophic
+    cancellation and an outlier or a NaN affects only the windows that
+    contain it. numpy in gives numpy out; dask in gives a lazy dask array
+    chunked like ``image`` (small chunks are merged so that none is smaller
+    than the window radius; for a window wider than twice the image, than
+    the radius of the window left after the whole repetitions of the
+    extended image are taken out, which is less than the image), and
+    nothing is computed when it is built.
+
+    The first parameter was called ``a``: ``a=`` still works, with a
+    DeprecationWarning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import window_std
+    >>> window_std(np.array([[0.0, 0.0, 5.0, 0.0, 0.0]]), (1, 5), mode="constant").tolist()
+    [[2.0, 2.0, 2.0, 2.0, 2.0]]
+    """
+    (out,) = _window(image, size, mode, cval, nan_policy, ("std",))
+    return out
+
+
+@renamed_parameter("a", "image")
+def window_stats(
+    image: npt.ArrayLike | da.Array,
+    size: int | tuple[int, int],
+    *,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    nan_policy: str = "propagate",
+) -> tuple[npt.NDArray[np.floating] | da.Array, npt.NDArray[np.floating] | da.Array]:
     """Windowed mean and population variance in one pass over the data.
-"""
-    + _PARAMS_DOC
-    + """
+
+    ``(window_mean(image, ...), window_variance(image, ...))`` with the same
+    parameters, from one read of each chunk.
+
+    Parameters
+    ----------
+    image : (..., M, N) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, two or more dimensions;
+        the window runs over the last two axes and repeats over the others.
+        A dask array must have known chunk sizes.
+    size : int or (int, int)
+        Odd window size, or ``(size_y, size_x)``, up to ``2**63 - 1``. A window
+        larger than the image covers the image extended by ``mode`` as often
+        as it repeats; it costs no more than a window of twice the image
+        (the repeated whole lines are counted, not read again).
+    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}, optional
+        How the image is extended beyond its edge, as in
+        ``scipy.ndimage.uniform_filter`` (default ``'reflect'``).
+    cval : float, optional
+        The value beyond the edge for ``mode='constant'`` (default 0.0; may be NaN).
+    nan_policy : {'propagate', 'omit'}, optional
+        ``'propagate'`` (default): a NaN makes exactly the windows that
+        contain it NaN. ``'omit'``: statistics over the non-NaN pixels of each
+        window (NaN where a window has none), so nodata holes do not grow.
+
     Returns
     -------
-    mean, variance : (..., M, N) arrays
-"""
-    + _DTYPE_DOC
-    + """
+    mean, variance : (..., M, N) ndarray or dask.array.Array
+        The mean and the population variance of every window.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``size`` is not odd and positive, is larger than ``2**63 - 1`` or is a
+        sequence of other than two sizes; ``mode`` or ``nan_policy`` is not one
+        of the names above; ``image`` has fewer than two dimensions or unknown
+        dask chunk sizes.
+    InvalidTypeError
+        ``size`` is not an integer, ``cval`` not a real number, or ``image``
+        not an array of a boolean, integer or real floating dtype.
+
+    Notes
+    -----
+    The result dtype is ``np.result_type(image.dtype, np.float32)``: float32
+    for bool, (u)int8/16, float16 and float32 input, float64 for (u)int32/64
+    and float64. Sums are taken in float64 around a robust centre of each
+    block (the median of a sample of its values), and every window is built
+    from its own pixels only, so the variance is free of catastrophic
+    cancellation and an outlier or a NaN affects only the windows that
+    contain it. numpy in gives numpy out; dask in gives a lazy dask array
+    chunked like ``image`` (small chunks are merged so that none is smaller
+    than the window radius; for a window wider than twice the image, than
+    the radius of the window left after the whole repetitions of the
+    extended image are taken out, which is less than the image), and
+    nothing is computed when it is built.
+
+    The first parameter was called ``a``: ``a=`` still works, with a
+    DeprecationWarning.
+
     Examples
     --------
     >>> import numpy as np
@@ -461,5 +652,6 @@ window_stats.__doc__ = (
     >>> mean, var = window_stats(np.ones((4, 5), dtype=np.uint16), 3)
     >>> mean.dtype, float(var.max())
     (dtype('float32'), 0.0)
-"""
-)
+    """
+    mean, variance = _window(image, size, mode, cval, nan_policy, ("mean", "variance"))
+    return mean, variance
