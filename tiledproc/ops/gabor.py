@@ -6,8 +6,11 @@ import functools
 import itertools
 import math
 import numbers
+from collections.abc import Iterable
 
+import dask.array as da
 import numpy as np
+import numpy.typing as npt
 
 from .._dtypes import float_type, kernel_input
 from .._validate import (
@@ -21,6 +24,7 @@ from .._validate import (
 from ..graph.overlap import apply_overlap, is_dask
 from ..errors import InvalidParameterError, InvalidTypeError
 from ..kernels.gabor import gabor_block_fft, gabor_block_separable, separable_factors
+from ._deprecate import renamed_parameter
 from .window import window_stats
 
 __all__ = ["gabor_kernel", "gabor", "gabor_magnitude", "gabor_bank", "gabor_texture", "GaborParams",
@@ -170,27 +174,53 @@ class GaborParams:
         return (self.frequency, self.theta, self.sigma_x, self.sigma_y, self.n_stds, self.offset)
 
 
-def gabor_kernel(frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds=3, offset=0):
+def gabor_kernel(
+    frequency: float,
+    theta: float = 0,
+    bandwidth: float = 1,
+    sigma_x: float | None = None,
+    sigma_y: float | None = None,
+    n_stds: float = 3,
+    offset: float = 0,
+) -> npt.NDArray[np.complex128]:
     """Complex 2-D Gabor kernel, identical to ``skimage.filters.gabor_kernel`` (complex128).
+
+    A Gaussian envelope times a complex harmonic, normalised by ``1 / (2 pi
+    sigma_x sigma_y)``, with the same geometry, orientation and order of
+    operations as scikit-image.
 
     Parameters
     ----------
     frequency : float
         Spatial frequency of the harmonic, in cycles per pixel (> 0).
-    theta : float
-        Orientation in radians; 0 puts the harmonic along x.
-    bandwidth : float
-        Sets ``sigma_x``/``sigma_y`` when they are not given.
+    theta : float, optional
+        Orientation in radians (default 0: the harmonic along x).
+    bandwidth : float, optional
+        Sets ``sigma_x`` and ``sigma_y`` when they are not given (default 1).
     sigma_x, sigma_y : float, optional
-        Standard deviations before rotation.
-    n_stds : float
-        The kernel extends ``n_stds`` standard deviations.
-    offset : float
-        Phase offset in radians.
+        Standard deviations of the Gaussian envelope before rotation, in
+        pixels; by default from ``frequency`` and ``bandwidth``.
+    n_stds : float, optional
+        The kernel extends ``n_stds`` standard deviations (default 3).
+    offset : float, optional
+        Phase offset of the harmonic in radians (default 0).
 
     Returns
     -------
     kernel : (2 y0 + 1, 2 x0 + 1) complex128 ndarray
+        ``y0`` and ``x0`` are the kernel's half-sizes: ``n_stds`` standard
+        deviations of the rotated envelope along each axis, rounded up (at
+        least 1).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``frequency``, ``bandwidth``, ``sigma_x``, ``sigma_y`` or ``n_stds``
+        not finite and positive, ``theta`` or ``offset`` not finite, or a
+        kernel larger than the limits (see Notes). The message names the
+        parameter.
+    InvalidTypeError
+        A parameter that is not a number.
 
     Notes
     -----
@@ -199,14 +229,18 @@ def gabor_kernel(frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_
     (256 MiB as complex128, e.g. 4095 x 4095). A larger kernel (a tiny
     ``frequency``, a huge ``sigma_x``/``sigma_y`` or ``n_stds``) is refused with
     an InvalidParameterError that names the parameter, the kernel size and the
-    limit, before anything is allocated (scikit-image allocates any size); the
-    limits bound every block's halo and the kernel's scratch memory.
+    limit, before anything is allocated (scikit-image allocates any size); the limits bound every block's halo
+    and the kernel's scratch memory.
 
     Examples
     --------
+    >>> import numpy as np
     >>> from tiledproc import gabor_kernel
-    >>> gabor_kernel(0.15, theta=np.pi / 2, sigma_x=5, sigma_y=5).shape
-    (31, 31)
+    >>> kernel = gabor_kernel(0.15, theta=np.pi / 2, sigma_x=5, sigma_y=5)
+    >>> kernel.shape, kernel.dtype
+    ((31, 31), dtype('complex128'))
+    >>> float(kernel[15, 15].real) == 1 / (2 * np.pi * 5 * 5)
+    True
     """
     return GaborParams(frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset).kernel()
 
@@ -251,21 +285,85 @@ def _run_filters(a, params: list[GaborParams], outputs, mode, cval, name):
                          token_parts=(tuple(p.token() for p in params), outputs, np.float64(cval).tobytes()))
 
 
-def gabor(a, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds=3, offset=0, *,
-          mode="reflect", cval=0):
+@renamed_parameter("a", "image")
+def gabor(
+    image: npt.ArrayLike | da.Array,
+    frequency: float,
+    theta: float = 0,
+    bandwidth: float = 1,
+    sigma_x: float | None = None,
+    sigma_y: float | None = None,
+    n_stds: float = 3,
+    offset: float = 0,
+    *,
+    mode: str = "reflect",
+    cval: float = 0,
+) -> tuple[npt.NDArray[np.floating] | da.Array, npt.NDArray[np.floating] | da.Array]:
     """Real and imaginary responses to a Gabor filter, as ``skimage.filters.gabor``.
 
-    ``skimage.filters.gabor(band, ...)`` applied to every 2-D slice over the
-    last two axes (``scipy.ndimage.convolve`` with the real and imaginary
-    kernels, same orientation, same ``mode``/``cval``), for any chunking.
-    Unlike scikit-image, integer input is not written back into its integer
-    dtype: the result dtype is ``np.result_type(a.dtype, np.float32)``.
+    ``skimage.filters.gabor(band, frequency, ...)`` applied to every 2-D slice
+    over the last two axes: ``scipy.ndimage.convolve`` of the image with the
+    real and the imaginary parts of :func:`gabor_kernel` (same kernel, same
+    orientation, same ``mode``/``cval``), for any chunking.
 
+    Parameters
+    ----------
+    image : (..., M, N) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, two or more dimensions;
+        the filter runs over the last two axes and repeats over the others.
+        A dask array must have known chunk sizes.
+    frequency : float
+        Spatial frequency of the harmonic, in cycles per pixel (> 0).
+    theta : float, optional
+        Orientation in radians (default 0: the harmonic along x).
+    bandwidth : float, optional
+        Sets ``sigma_x`` and ``sigma_y`` when they are not given (default 1).
+    sigma_x, sigma_y : float, optional
+        Standard deviations of the Gaussian envelope before rotation, in
+        pixels; by default from ``frequency`` and ``bandwidth``.
+    n_stds : float, optional
+        The kernel extends ``n_stds`` standard deviations (default 3).
+    offset : float, optional
+        Phase offset of the harmonic in radians (default 0).
+    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}, optional
+        How the image is extended beyond its edge, as in
+        ``scipy.ndimage.convolve`` (default ``'reflect'``).
+    cval : float, optional
+        The value beyond the edge for ``mode='constant'`` (default 0; may be NaN).
+
+    Returns
+    -------
+    real, imag : (..., M, N) ndarray or dask.array.Array
+        The responses to the real and to the imaginary part of the kernel.
+
+    Raises
+    ------
+    InvalidParameterError
+        A parameter out of its range (``frequency``, ``bandwidth``,
+        ``sigma_x``, ``sigma_y`` or ``n_stds`` not finite and positive,
+        ``theta`` or ``offset`` not finite, an unknown ``mode``), a kernel
+        larger than the limits (see Notes), or ``image`` with fewer than two
+        dimensions or unknown dask chunk sizes. The message names the
+        parameter.
+    InvalidTypeError
+        A parameter that is not a number, or ``image`` not an array of a
+        boolean, integer or real floating dtype.
+
+    See Also
+    --------
+    gabor_magnitude : ``np.hypot(real, imag)`` in the same pass.
+    gabor_bank : many filters from one read of the input.
+    gabor_texture : the windowed mean and variance of a response.
+
+    Notes
+    -----
     Isotropic (``sigma_x == sigma_y``) and axis-aligned kernels are applied
     as two exact complex 1-D passes; other kernels by FFT over each block
     (agreement with direct convolution to ~1e-12 of the response scale, see
     docs/benchmarks.md). The halo is the kernel half-size ``(y0, x0)``, which
-    depends on ``theta``.
+    depends on ``theta``. Where ``scipy.ndimage.convolve``'s ``reflect`` is
+    itself wrong (a kernel radius of 4 or more image lengths), the documented
+    reflect rule is followed, as ``scipy.ndimage.correlate1d`` does.
 
     The kernel may reach at most ``MAX_HALF_SIZE`` = 4096 pixels from its
     centre on each axis and hold at most ``MAX_KERNEL_PIXELS`` = 2**24 pixels
@@ -275,24 +373,131 @@ def gabor(a, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds
     limit, before anything is allocated; the limits bound every block's halo
     and the kernel's scratch memory.
 
-    Returns
-    -------
-    real, imag : (..., M, N) arrays
+    The result dtype is ``np.result_type(image.dtype, np.float32)`` (float32
+    for bool, 8/16-bit and float32 input, float64 for 32/64-bit integers and
+    float64): unlike scikit-image, integer input is not written back into its
+    integer dtype. numpy in gives numpy out; dask in gives lazy dask arrays
+    chunked like ``image`` (chunks smaller than the halo are merged first),
+    and nothing is computed when they are built.
+
+    The first parameter was called ``a``: ``a=`` still works, with a
+    DeprecationWarning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import gabor, gabor_kernel
+    >>> image = np.zeros((9, 9))
+    >>> image[4, 4] = 1.0  # an impulse: the response is the kernel around it
+    >>> real, imag = gabor(image, 0.25, sigma_x=1, sigma_y=1, mode="constant")
+    >>> kernel = gabor_kernel(0.25, sigma_x=1, sigma_y=1)
+    >>> kernel.shape
+    (7, 7)
+    >>> bool(np.allclose(real[1:8, 1:8] + 1j * imag[1:8, 1:8], kernel, rtol=0, atol=1e-15))
+    True
+    >>> gabor(np.ones((2, 6, 6), dtype=np.uint8), 0.25)[0].dtype
+    dtype('float32')
     """
     p = GaborParams(frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset)
-    real, imag = _run_filters(a, [p], ("real", "imag"), mode, cval, "gabor")
+    real, imag = _run_filters(image, [p], ("real", "imag"), mode, cval, "gabor")
     return real, imag
 
 
-def gabor_magnitude(a, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds=3, offset=0, *,
-                    mode="reflect", cval=0):
-    """``sqrt(real**2 + imag**2)`` of :func:`gabor`, computed in the same pass.
+@renamed_parameter("a", "image")
+def gabor_magnitude(
+    image: npt.ArrayLike | da.Array,
+    frequency: float,
+    theta: float = 0,
+    bandwidth: float = 1,
+    sigma_x: float | None = None,
+    sigma_y: float | None = None,
+    n_stds: float = 3,
+    offset: float = 0,
+    *,
+    mode: str = "reflect",
+    cval: float = 0,
+) -> npt.NDArray[np.floating] | da.Array:
+    """Magnitude ``sqrt(real**2 + imag**2)`` of :func:`gabor`, computed in the same pass.
 
-    Same parameters and kernel size limits as :func:`gabor` (at most 4096 pixels
-    from the centre on each axis, 2**24 pixels in all), checked before any work.
+    Equal to ``np.hypot(*skimage.filters.gabor(band, frequency, ...))`` for
+    every 2-D slice over the last two axes; the real and imaginary
+    responses are not stored.
+
+    Parameters
+    ----------
+    image : (..., M, N) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, two or more dimensions;
+        the filter runs over the last two axes and repeats over the others.
+        A dask array must have known chunk sizes.
+    frequency : float
+        Spatial frequency of the harmonic, in cycles per pixel (> 0).
+    theta : float, optional
+        Orientation in radians (default 0: the harmonic along x).
+    bandwidth : float, optional
+        Sets ``sigma_x`` and ``sigma_y`` when they are not given (default 1).
+    sigma_x, sigma_y : float, optional
+        Standard deviations of the Gaussian envelope before rotation, in
+        pixels; by default from ``frequency`` and ``bandwidth``.
+    n_stds : float, optional
+        The kernel extends ``n_stds`` standard deviations (default 3).
+    offset : float, optional
+        Phase offset of the harmonic in radians (default 0).
+    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}, optional
+        How the image is extended beyond its edge, as in
+        ``scipy.ndimage.convolve`` (default ``'reflect'``).
+    cval : float, optional
+        The value beyond the edge for ``mode='constant'`` (default 0; may be NaN).
+
+    Returns
+    -------
+    magnitude : (..., M, N) ndarray or dask.array.Array
+        The modulus of the complex response.
+
+    Raises
+    ------
+    InvalidParameterError
+        A parameter out of its range (``frequency``, ``bandwidth``,
+        ``sigma_x``, ``sigma_y`` or ``n_stds`` not finite and positive,
+        ``theta`` or ``offset`` not finite, an unknown ``mode``), a kernel
+        larger than the limits (see Notes), or ``image`` with fewer than two
+        dimensions or unknown dask chunk sizes. The message names the
+        parameter.
+    InvalidTypeError
+        A parameter that is not a number, or ``image`` not an array of a
+        boolean, integer or real floating dtype.
+
+    Notes
+    -----
+    The same kernel, boundary and methods as :func:`gabor`. The kernel may reach at most ``MAX_HALF_SIZE`` = 4096 pixels from its
+    centre on each axis and hold at most ``MAX_KERNEL_PIXELS`` = 2**24 pixels
+    (256 MiB as complex128, e.g. 4095 x 4095). A larger kernel (a tiny
+    ``frequency``, a huge ``sigma_x``/``sigma_y`` or ``n_stds``) is refused with
+    an InvalidParameterError that names the parameter, the kernel size and the
+    limit, before anything is allocated; the limits bound every block's halo
+    and the kernel's scratch memory.
+
+    The result dtype is ``np.result_type(image.dtype, np.float32)`` (float32
+    for bool, 8/16-bit and float32 input, float64 for 32/64-bit integers and
+    float64): unlike scikit-image, integer input is not written back into its
+    integer dtype. numpy in gives numpy out; dask in gives lazy dask arrays
+    chunked like ``image`` (chunks smaller than the halo are merged first),
+    and nothing is computed when they are built.
+
+    The first parameter was called ``a``: ``a=`` still works, with a
+    DeprecationWarning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import gabor, gabor_magnitude
+    >>> image = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    >>> magnitude = gabor_magnitude(image, 0.25, sigma_x=2, sigma_y=2)
+    >>> real, imag = gabor(image, 0.25, sigma_x=2, sigma_y=2)
+    >>> magnitude.dtype, bool(np.allclose(magnitude, np.hypot(real, imag)))
+    (dtype('float32'), True)
     """
     p = GaborParams(frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset)
-    (mag,) = _run_filters(a, [p], ("magnitude",), mode, cval, "gabor-magnitude")
+    (mag,) = _run_filters(image, [p], ("magnitude",), mode, cval, "gabor-magnitude")
     return mag
 
 
@@ -334,28 +539,106 @@ def _parse_list(values, name):
     return out
 
 
-def gabor_bank(a, frequencies, thetas, bandwidth=1, sigma_x=None, sigma_y=None, n_stds=3, offset=0, *,
-               mode="reflect", cval=0, part="magnitude"):
-    """A bank of Gabor responses as one lazy array with a leading filter axis.
+@renamed_parameter("a", "image")
+def gabor_bank(
+    image: npt.ArrayLike | da.Array,
+    frequencies: float | Iterable[float],
+    thetas: float | Iterable[float],
+    bandwidth: float = 1,
+    sigma_x: float | None = None,
+    sigma_y: float | None = None,
+    n_stds: float = 3,
+    offset: float = 0,
+    *,
+    mode: str = "reflect",
+    cval: float = 0,
+    part: str = "magnitude",
+) -> npt.NDArray[np.floating] | da.Array:
+    """A bank of Gabor responses as one array with a leading filter axis.
 
     Filter ``k`` is frequency ``frequencies[k // len(thetas)]`` at orientation
-    ``thetas[k % len(thetas)]``. Every filter runs on a block while it is in
-    memory, so each input chunk is read once for the whole bank.
+    ``thetas[k % len(thetas)]``, so ``bank[k]`` equals
+    ``gabor_magnitude(image, frequencies[k // len(thetas)], thetas[k %
+    len(thetas)], ...)`` (or the ``real`` or ``imag`` part of :func:`gabor`).
+    Every filter runs on a block while it is in memory, so each input chunk
+    is read once for the whole bank.
 
     Parameters
     ----------
-    frequencies, thetas : float or sequence of floats
-        At most ``MAX_FILTERS`` = 4096 filters in all (``len(frequencies) *
-        len(thetas)``). An error about one of them names it as
-        ``frequencies[i]`` or ``thetas[j]``.
-    part : {'magnitude', 'real', 'imag'}
-
-    Every kernel has the size limits of :func:`gabor` (at most 4096 pixels from
-    its centre on each axis, 2**24 pixels in all), checked before any work.
+    image : (..., M, N) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, two or more dimensions;
+        the filter runs over the last two axes and repeats over the others.
+        A dask array must have known chunk sizes.
+    frequencies : float or iterable of float
+        Spatial frequencies of the harmonics, in cycles per pixel (> 0).
+    thetas : float or iterable of float
+        Orientations in radians. At most ``MAX_FILTERS`` = 4096 filters in
+        all (``len(frequencies) * len(thetas)``).
+    bandwidth : float, optional
+        Sets ``sigma_x`` and ``sigma_y`` of every filter when they are not
+        given (default 1).
+    sigma_x, sigma_y : float, optional
+        Standard deviations of the Gaussian envelope before rotation, in
+        pixels, the same for every filter; by default from each frequency and
+        ``bandwidth``.
+    n_stds : float, optional
+        Each kernel extends ``n_stds`` standard deviations (default 3).
+    offset : float, optional
+        Phase offset of the harmonics in radians (default 0).
+    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}, optional
+        How the image is extended beyond its edge, as in
+        ``scipy.ndimage.convolve`` (default ``'reflect'``).
+    cval : float, optional
+        The value beyond the edge for ``mode='constant'`` (default 0; may be NaN).
+    part : {'magnitude', 'real', 'imag'}, optional
+        Which response each filter gives (default ``'magnitude'``).
 
     Returns
     -------
-    bank : (len(frequencies) * len(thetas), ..., M, N) array
+    bank : (len(frequencies) * len(thetas), ..., M, N) ndarray or dask.array.Array
+        One response per filter, frequencies outermost.
+
+    Raises
+    ------
+    InvalidParameterError
+        A parameter out of its range (a frequency, ``bandwidth``, ``sigma_x``,
+        ``sigma_y`` or ``n_stds`` not finite and positive, an orientation or
+        ``offset`` not finite, an unknown ``mode`` or ``part``), an empty
+        ``frequencies`` or ``thetas``, more than ``MAX_FILTERS`` filters, a
+        kernel larger than the limits (see Notes), or ``image`` with fewer
+        than two dimensions or unknown dask chunk sizes. An error about one
+        filter names it as ``frequencies[i]`` or ``thetas[j]``.
+    InvalidTypeError
+        A parameter that is not a number (or a list of numbers), or ``image``
+        not an array of a boolean, integer or real floating dtype.
+
+    Notes
+    -----
+    Every kernel has the size limits of :func:`gabor`: at most 4096 pixels
+    from its centre on each axis and 2**24 pixels in all, checked for every
+    filter before any work. The halo is the largest kernel's.
+
+    The result dtype is ``np.result_type(image.dtype, np.float32)`` (float32
+    for bool, 8/16-bit and float32 input, float64 for 32/64-bit integers and
+    float64): unlike scikit-image, integer input is not written back into its
+    integer dtype. numpy in gives numpy out; dask in gives lazy dask arrays
+    chunked like ``image`` (chunks smaller than the halo are merged first),
+    and nothing is computed when they are built.
+
+    The first parameter was called ``a``: ``a=`` still works, with a
+    DeprecationWarning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import gabor_bank, gabor_magnitude
+    >>> image = np.arange(2 * 16 * 16, dtype=np.uint8).reshape(2, 16, 16)
+    >>> thetas = [0, np.pi / 4, np.pi / 2]
+    >>> bank = gabor_bank(image, [0.1, 0.25], thetas, sigma_x=2, sigma_y=2)
+    >>> bank.shape, bank.dtype
+    ((6, 2, 16, 16), dtype('float32'))
+    >>> bool(np.array_equal(bank[4], gabor_magnitude(image, 0.25, thetas[1], sigma_x=2, sigma_y=2)))
+    True
     """
     part = _parse_part(part, "part", ("magnitude", "real", "imag"))
     freqs = _parse_list(frequencies, "frequencies")
@@ -367,37 +650,122 @@ def gabor_bank(a, frequencies, thetas, bandwidth=1, sigma_x=None, sigma_y=None, 
     params = [GaborParams(f, t, bandwidth, sigma_x, sigma_y, n_stds, offset,
                           names={"frequency": f"frequencies[{i}]", "theta": f"thetas[{j}]"})
               for i, f in enumerate(freqs) for j, t in enumerate(angles)]
-    responses = _run_filters(a, params, (part,), mode, cval, f"gabor-bank-{part}")
+    responses = _run_filters(image, params, (part,), mode, cval, f"gabor-bank-{part}")
     if is_dask(responses[0]):
-        import dask.array as da
-
         return da.stack(responses)
     return np.stack(responses)
 
 
-def gabor_texture(a, frequency, theta=0, bandwidth=1, sigma_x=None, sigma_y=None, n_stds=3, offset=0, *,
-                  size=15, part="real", mode="reflect", cval=0, window_mode="reflect"):
-    """Windowed mean and variance of a Gabor response (the texture features of the brick example).
+@renamed_parameter("a", "image")
+def gabor_texture(
+    image: npt.ArrayLike | da.Array,
+    frequency: float,
+    theta: float = 0,
+    bandwidth: float = 1,
+    sigma_x: float | None = None,
+    sigma_y: float | None = None,
+    n_stds: float = 3,
+    offset: float = 0,
+    *,
+    mode: str = "reflect",
+    cval: float = 0,
+    size: int | tuple[int, int] = 15,
+    part: str = "real",
+    window_mode: str = "reflect",
+) -> tuple[npt.NDArray[np.floating] | da.Array, npt.NDArray[np.floating] | da.Array]:
+    """Windowed mean and variance of a Gabor response (texture features).
 
-    ``window_stats(gabor(a, ...)[part], size, mode=window_mode)`` without
-    storing the response: for dask input both are one lazy graph. Every
-    parameter is checked under its own name (``window_mode``, not ``mode``)
-    before the response is computed; the kernel has the size limits of
-    :func:`gabor` (at most 4096 pixels from its centre on each axis, 2**24
-    pixels in all).
+    ``window_stats(gabor(image, ...)[part], size, mode=window_mode)`` without
+    storing the response: for dask input both outputs are one lazy graph.
+
+    Parameters
+    ----------
+    image : (..., M, N) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, two or more dimensions;
+        the filter runs over the last two axes and repeats over the others.
+        A dask array must have known chunk sizes.
+    frequency : float
+        Spatial frequency of the harmonic, in cycles per pixel (> 0).
+    theta : float, optional
+        Orientation in radians (default 0: the harmonic along x).
+    bandwidth : float, optional
+        Sets ``sigma_x`` and ``sigma_y`` when they are not given (default 1).
+    sigma_x, sigma_y : float, optional
+        Standard deviations of the Gaussian envelope before rotation, in
+        pixels; by default from ``frequency`` and ``bandwidth``.
+    n_stds : float, optional
+        The kernel extends ``n_stds`` standard deviations (default 3).
+    offset : float, optional
+        Phase offset of the harmonic in radians (default 0).
+    mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}, optional
+        How the image is extended beyond its edge for the filter, as in
+        ``scipy.ndimage.convolve`` (default ``'reflect'``).
+    cval : float, optional
+        The value beyond the edge for ``mode='constant'`` (default 0; may be NaN).
+    size : int or (int, int), optional
+        Odd window size, or ``(size_y, size_x)``, of the statistics (default
+        15), as in :func:`window_stats`.
+    part : {'real', 'imag', 'magnitude'}, optional
+        The response whose statistics are taken (default ``'real'``).
+    window_mode : {'reflect', 'mirror', 'nearest', 'constant', 'wrap'}, optional
+        How the response is extended beyond its edge for the window
+        (default ``'reflect'``; the window's ``cval`` is 0).
 
     Returns
     -------
-    mean, variance : (..., M, N) arrays
+    mean, variance : (..., M, N) ndarray or dask.array.Array
+        The windowed mean and population variance of the response.
+
+    Raises
+    ------
+    InvalidParameterError
+        A parameter out of its range (``frequency``, ``bandwidth``,
+        ``sigma_x``, ``sigma_y`` or ``n_stds`` not finite and positive,
+        ``theta`` or ``offset`` not finite, ``size`` not odd and positive, an
+        unknown ``mode``, ``window_mode`` or ``part``), a kernel larger than the
+        limits (see Notes), or ``image`` with fewer than two dimensions or
+        unknown dask chunk sizes. Every parameter is checked under its own
+        name (``window_mode``, not ``mode``) before the response is computed.
+    InvalidTypeError
+        A parameter that is not a number (``size`` not an integer), or
+        ``image`` not an array of a boolean, integer or real floating dtype.
+
+    Notes
+    -----
+    The kernel has the size limits of :func:`gabor` (at most 4096 pixels
+    from its centre on each axis, 2**24 pixels in all).
+
+    The result dtype is ``np.result_type(image.dtype, np.float32)`` (float32
+    for bool, 8/16-bit and float32 input, float64 for 32/64-bit integers and
+    float64): unlike scikit-image, integer input is not written back into its
+    integer dtype. numpy in gives numpy out; dask in gives lazy dask arrays
+    chunked like ``image`` (chunks smaller than the halo are merged first),
+    and nothing is computed when they are built.
+
+    The first parameter was called ``a``: ``a=`` still works, with a
+    DeprecationWarning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tiledproc import gabor, gabor_texture, window_stats
+    >>> image = np.arange(2 * 16 * 16, dtype=np.uint8).reshape(2, 16, 16)
+    >>> mean, variance = gabor_texture(image, 0.25, sigma_x=2, sigma_y=2, size=5)
+    >>> mean.shape
+    (2, 16, 16)
+    >>> real, imag = gabor(image, 0.25, sigma_x=2, sigma_y=2)
+    >>> bool(np.array_equal(variance, window_stats(real, 5)[1]))
+    True
     """
     part = _parse_part(part, "part", ("real", "imag", "magnitude"))
     size = parse_window_size(size, "size")
     window_mode = parse_mode(window_mode, "window_mode")
     GaborParams(frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset)  # before any work
     if part == "magnitude":
-        response = gabor_magnitude(a, frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset,
+        response = gabor_magnitude(image, frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset,
                                    mode=mode, cval=cval)
     else:
-        real, imag = gabor(a, frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset, mode=mode, cval=cval)
+        real, imag = gabor(image, frequency, theta, bandwidth, sigma_x, sigma_y, n_stds, offset, mode=mode,
+                           cval=cval)
         response = real if part == "real" else imag
     return window_stats(response, size, mode=window_mode)
