@@ -1,11 +1,18 @@
 """tiledproc: rasters too large for memory, processed chunk by chunk from Zarr
-with dask, with results identical to scipy/numpy/scikit-image in memory."""
+with dask, with results identical to scipy/numpy/scikit-image in memory.
+
+``__all__`` lists the public API. Deprecated names still work, with a
+DeprecationWarning naming the new one: ``hessian`` (now
+``finite_difference_hessian``) and the keyword ``a=`` of the image operations
+(now ``image=``).
+"""
 
 from ._version import __version__
 from .errors import TiledprocError
 from .io import open_raster
 from .jobs import ingest_tiff, save_raster
 from .ops import (
+    finite_difference_hessian,
     gabor,
     gabor_bank,
     gabor_kernel,
@@ -14,7 +21,7 @@ from .ops import (
     gradient,
     gradient_and_hessian,
     gradient_magnitude,
-    hessian,
+    hessian,  # deprecated: the former name of finite_difference_hessian, not in __all__
     label_means,
     recolor_by_label,
     palette_indices,
@@ -43,7 +50,7 @@ __all__ = [
     "gabor_texture",
     "gradient",
     "gradient_magnitude",
-    "hessian",
+    "finite_difference_hessian",
     "gradient_and_hessian",
     "label_means",
     "recolor_by_label",

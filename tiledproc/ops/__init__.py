@@ -1,6 +1,19 @@
-"""Public operations: validate, declare the halo, dispatch numpy or dask."""
+"""Public operations: validate, declare the halo, dispatch numpy or dask.
 
-from .derivatives import gradient, gradient_and_hessian, gradient_magnitude, hessian
+Every image operation takes the image as its first parameter, ``image``.
+Deprecated spellings keep working with a DeprecationWarning that names the new
+one (see :mod:`tiledproc.ops._deprecate`): the keyword ``a=`` for ``image``,
+and ``hessian`` for :func:`finite_difference_hessian`. Deprecated names are
+not in ``__all__``.
+"""
+
+from .derivatives import (
+    finite_difference_hessian,
+    gradient,
+    gradient_and_hessian,
+    gradient_magnitude,
+    hessian,
+)
 from .gabor import gabor, gabor_bank, gabor_kernel, gabor_magnitude, gabor_texture
 from .labels import label_means, recolor_by_label
 from .palette import apply_palette, median_cut_palette, palette_indices
@@ -18,7 +31,7 @@ __all__ = [
     "gabor_texture",
     "gradient",
     "gradient_magnitude",
-    "hessian",
+    "finite_difference_hessian",
     "gradient_and_hessian",
     "label_means",
     "recolor_by_label",
