@@ -11,10 +11,12 @@ sparse, 64-bit ids) and may be chunked differently from the image.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import dask
 import dask.array as da
 import numpy as np
+import numpy.typing as npt
 from dask.base import tokenize
 
 from .._dtypes import float_type
@@ -123,7 +125,13 @@ def _table_delayed(image: da.Array, labels: da.Array, axis: int, token: str):
 # ----------------------------------------------------------------- public
 
 
-def label_means(image, labels, *, channel_axis=-1, scheduler=None):
+def label_means(
+    image: npt.ArrayLike | da.Array,
+    labels: npt.ArrayLike | da.Array,
+    *,
+    channel_axis: int = -1,
+    scheduler: Any = None,
+) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.float64]]:
     """Mean colour of every label: ``(values, means)``.
 
     Equal to ``np.unique(labels)`` and, for each label, ``image[labels == v].mean(axis=0)``
@@ -131,18 +139,19 @@ def label_means(image, labels, *, channel_axis=-1, scheduler=None):
 
     Parameters
     ----------
-    image : (..., C, ...) ndarray or dask array
+    image : (..., C, ...) array_like or dask.array.Array
         Any boolean, integer or real floating dtype; ``C`` channels along
-        ``channel_axis``.
-    labels : ndarray or dask array of integers
+        ``channel_axis``. A dask array must have known chunk sizes.
+    labels : array_like or dask.array.Array of integers
         ``image``'s shape without the channel axis. Any integers: negative,
         sparse, ids up to 2**64 - 1; how many there are need not be known. A
         dask array may be chunked differently from the image.
-    channel_axis : int
+    channel_axis : int, optional
         The image's channel axis (default -1, as scikit-image; stored rasters
         are ``(band, y, x)``: pass 0).
     scheduler : str or distributed.Client, optional
-        Where dask input is computed (``dask.compute``'s ``scheduler``).
+        Where dask input is computed (``dask.compute``'s ``scheduler``;
+        default: dask's configured scheduler or active client).
 
     Returns
     -------
@@ -151,6 +160,22 @@ def label_means(image, labels, *, channel_axis=-1, scheduler=None):
     means : (K, C) float64 ndarray
         ``means[i]`` is the mean colour of the pixels labelled ``values[i]``.
         A NaN pixel makes its label's mean NaN, as ``np.mean`` does.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``channel_axis`` is not an axis of ``image``; ``image`` has no
+        spatial axis besides its channel axis; ``labels`` does not have the
+        image's shape without the channel axis; either has unknown dask chunk
+        sizes.
+    InvalidTypeError
+        ``image`` is not of a boolean, integer or real floating dtype;
+        ``labels`` is not of an integer dtype (a boolean mask: use
+        ``labels.astype(np.uint8)``); ``channel_axis`` is not an integer.
+
+    See Also
+    --------
+    recolor_by_label : every pixel replaced by its label's mean, lazily.
 
     Notes
     -----
@@ -213,7 +238,13 @@ def _recolor(image, labels, keys, means, axis, out_dtype, background, threads=Fa
     return out if out.flags.c_contiguous else np.ascontiguousarray(out)
 
 
-def recolor_by_label(image, labels, *, channel_axis=-1, background=None):
+def recolor_by_label(
+    image: npt.ArrayLike | da.Array,
+    labels: npt.ArrayLike | da.Array,
+    *,
+    channel_axis: int = -1,
+    background: int | None = None,
+) -> npt.NDArray[np.floating] | da.Array:
     """Replace every pixel by the mean colour of its label.
 
     Equal to ``means[np.searchsorted(values, labels)]`` with ``values, means =
@@ -222,13 +253,15 @@ def recolor_by_label(image, labels, *, channel_axis=-1, background=None):
 
     Parameters
     ----------
-    image : (..., C, ...) ndarray or dask array
-        Any boolean, integer or real floating dtype.
-    labels : ndarray or dask array of integers
+    image : (..., C, ...) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype; ``C`` channels along
+        ``channel_axis``. A dask array must have known chunk sizes.
+    labels : array_like or dask.array.Array of integers
         ``image``'s shape without the channel axis; any integer values. A
         dask array may be chunked differently from the image.
-    channel_axis : int
-        The image's channel axis (default -1; stored rasters: 0).
+    channel_axis : int, optional
+        The image's channel axis (default -1, as scikit-image; stored rasters
+        are ``(band, y, x)``: pass 0).
     background : int, optional
         Pixels with this label are left as they are (converted to the result
         dtype) instead of taking their label's mean. A value ``labels``' dtype
@@ -236,10 +269,27 @@ def recolor_by_label(image, labels, *, channel_axis=-1, background=None):
 
     Returns
     -------
-    recolored : ndarray or dask array
+    recolored : ndarray or dask.array.Array
         ``image``'s shape and layout, dtype ``np.result_type(image.dtype,
         np.float32)`` (float32 for 8/16-bit and float32 images, float64 for
         32/64-bit integers and float64); never the integer input dtype.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``channel_axis`` is not an axis of ``image``; ``image`` has no
+        spatial axis besides its channel axis; ``labels`` does not have the
+        image's shape without the channel axis; either has unknown dask chunk
+        sizes; ``background`` is beyond the range of ``labels``' dtype.
+    InvalidTypeError
+        ``image`` is not of a boolean, integer or real floating dtype;
+        ``labels`` is not of an integer dtype (a boolean mask: use
+        ``labels.astype(np.uint8)``); ``channel_axis`` is not an integer;
+        ``background`` is not an integer.
+
+    See Also
+    --------
+    label_means : the table of label values and their mean colours.
 
     Notes
     -----
@@ -255,8 +305,11 @@ def recolor_by_label(image, labels, *, channel_axis=-1, background=None):
     >>> import numpy as np
     >>> from tiledproc import recolor_by_label
     >>> image = np.array([[[0, 0, 0], [2, 4, 6]], [[10, 10, 10], [4, 8, 12]]], dtype=np.uint8)
-    >>> recolor_by_label(image, np.array([[7, -1], [7, -1]]))[:, 0].tolist()
+    >>> labels = np.array([[7, -1], [7, -1]])
+    >>> recolor_by_label(image, labels)[:, 0].tolist()
     [[5.0, 5.0, 5.0], [5.0, 5.0, 5.0]]
+    >>> recolor_by_label(image, labels, background=-1)[:, 1].tolist()  # label -1 keeps its colours
+    [[2.0, 4.0, 6.0], [4.0, 8.0, 12.0]]
     """
     image, labels, axis = _parse(image, labels, channel_axis)
     if background is not None:

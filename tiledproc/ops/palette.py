@@ -12,10 +12,12 @@ all the chunks.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import dask
 import dask.array as da
 import numpy as np
+import numpy.typing as npt
 from dask.base import tokenize
 
 from .._dtypes import float_type
@@ -177,7 +179,12 @@ def _map_palette(image, prepared, axis, func, out_dtype, name, drop_channels, to
 # ----------------------------------------------------------------- public
 
 
-def palette_indices(image, palette, *, channel_axis=-1):
+def palette_indices(
+    image: npt.ArrayLike | da.Array,
+    palette: npt.ArrayLike | da.Array,
+    *,
+    channel_axis: int = -1,
+) -> npt.NDArray[np.unsignedinteger] | da.Array:
     """Index of the nearest palette colour (Euclidean) of every pixel.
 
     Exactly the reference ``np.argmin(((x[..., None, :].astype(np.float64) -
@@ -188,24 +195,42 @@ def palette_indices(image, palette, *, channel_axis=-1):
 
     Parameters
     ----------
-    image : (..., C, ...) ndarray or dask array
+    image : (..., C, ...) array_like or dask.array.Array
         Any boolean, integer or real floating dtype, ``C`` channels along
-        ``channel_axis`` (RGB, 8 or 16 bands, ...).
-    palette : (n_colors, C) array_like or dask array
+        ``channel_axis`` (RGB, 8 or 16 bands, ...). A dask array must have
+        known chunk sizes.
+    palette : (n_colors, C) array_like or dask.array.Array
         One colour per row, finite, ``1 <= n_colors <= 2**20`` (its tables
         take about ``(32 C + 84)`` bytes per colour in every task).
-    channel_axis : int
+    channel_axis : int, optional
         The image's channel axis (default -1, as scikit-image; stored rasters
         are ``(band, y, x)``: pass 0).
 
     Returns
     -------
-    indices : ndarray or dask array
+    indices : ndarray or dask.array.Array
         The image's shape without the channel axis, in the smallest unsigned
         integer dtype that holds ``n_colors - 1`` (uint8 up to 256 colours,
         uint16 up to 65 536, uint32 above, up to the limit of 2**20). numpy in
         gives numpy out (the work is split over the local cores); dask in
         gives a lazy dask array chunked like the image.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``channel_axis`` is not an axis of ``image``; ``image`` has no
+        spatial axis besides its channel axis or unknown dask chunk sizes;
+        ``palette`` is not 2-D, is empty, holds more than 2**20 colours, has
+        another number of channels than the image, or holds a NaN or an
+        infinity (a dask palette: when it is computed).
+    InvalidTypeError
+        ``image`` or ``palette`` is not of a boolean, integer or real
+        floating dtype; ``channel_axis`` is not an integer.
+
+    See Also
+    --------
+    apply_palette : the colours themselves.
+    median_cut_palette : a palette made from the image.
 
     Examples
     --------
@@ -227,7 +252,12 @@ def palette_indices(image, palette, *, channel_axis=-1):
                         tokenize(image.name, prepared.key, axis))
 
 
-def apply_palette(image, palette, *, channel_axis=-1):
+def apply_palette(
+    image: npt.ArrayLike | da.Array,
+    palette: npt.ArrayLike | da.Array,
+    *,
+    channel_axis: int = -1,
+) -> npt.NDArray[np.floating] | da.Array:
     """The image quantized to ``palette``: every pixel replaced by its nearest colour.
 
     ``palette[palette_indices(image, palette)]`` with the channel axis kept in
@@ -236,15 +266,38 @@ def apply_palette(image, palette, *, channel_axis=-1):
 
     Parameters
     ----------
-    image : (..., C, ...) ndarray or dask array
-    palette : (n_colors, C) array_like or dask array
-    channel_axis : int
+    image : (..., C, ...) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, ``C`` channels along
+        ``channel_axis``. A dask array must have known chunk sizes.
+    palette : (n_colors, C) array_like or dask.array.Array
+        One colour per row, finite, ``1 <= n_colors <= 2**20``.
+    channel_axis : int, optional
+        The image's channel axis (default -1, as scikit-image; stored rasters
+        are ``(band, y, x)``: pass 0).
 
     Returns
     -------
-    quantized : ndarray or dask array
+    quantized : ndarray or dask.array.Array
         The image's shape and layout, dtype ``np.result_type(image.dtype,
         np.float32)``: the palette's colours in the image's floating type.
+        numpy in gives numpy out; dask in gives a lazy dask array chunked
+        like the image (all channels in each chunk).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``channel_axis`` is not an axis of ``image``; ``image`` has no
+        spatial axis besides its channel axis or unknown dask chunk sizes;
+        ``palette`` is not 2-D, is empty, holds more than 2**20 colours, has
+        another number of channels than the image, or holds a NaN or an
+        infinity (a dask palette: when it is computed).
+    InvalidTypeError
+        ``image`` or ``palette`` is not of a boolean, integer or real
+        floating dtype; ``channel_axis`` is not an integer.
+
+    See Also
+    --------
+    palette_indices : the index of each pixel's colour.
 
     Examples
     --------
@@ -399,7 +452,15 @@ def parse_median_cut(n_colors, refine, sample_size, n_pixels: int | None = None)
     return n_colors, refine, sample_size
 
 
-def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_size=SAMPLE_SIZE, scheduler=None):
+def median_cut_palette(
+    image: npt.ArrayLike | da.Array,
+    n_colors: int,
+    *,
+    channel_axis: int = -1,
+    refine: int = 0,
+    sample_size: int = SAMPLE_SIZE,
+    scheduler: Any = None,
+) -> npt.NDArray[np.float64]:
     """A palette of ``n_colors`` colours by median cut (Heckbert), computed out of core.
 
     The pixels of a deterministic sample (all of them when the image has at
@@ -413,7 +474,9 @@ def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_siz
 
     Parameters
     ----------
-    image : (..., C, ...) ndarray or dask array
+    image : (..., C, ...) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, ``C`` channels along
+        ``channel_axis``. A dask array must have known chunk sizes.
     n_colors : int
         Colours wanted, ``1 <= n_colors <= min(pixels, sample_size, 2**20)``:
         the cut makes at most one colour per pixel it works on, and a
@@ -421,13 +484,14 @@ def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_siz
         task that maps pixels to it (180 MiB for RGB at 2**20). An image with
         fewer distinct colours gives each of them once, then repeats the last
         (such rows are never nearest: ties go to the lowest index).
-    channel_axis : int
-        The image's channel axis (default -1; stored rasters: 0).
-    refine : int
+    channel_axis : int, optional
+        The image's channel axis (default -1, as scikit-image; stored rasters
+        are ``(band, y, x)``: pass 0).
+    refine : int, optional
         Lloyd iterations over all the pixels after the cut, 0 to 100 (default
         0; each reads the data once more and lowers the quantization error;
         the palette settles in a few tens).
-    sample_size : int
+    sample_size : int, optional
         Pixels the cut works on, 1 to 2**24 (default 2**20: 8 * C * 2**20
         bytes; the sample is cut in one task).
     scheduler : str or distributed.Client, optional
@@ -444,6 +508,23 @@ def median_cut_palette(image, n_colors, *, channel_axis=-1, refine=0, sample_siz
         palette for the same image and parameters; the median cut alone is the
         same bit for bit for any chunking (refinement sums follow the chunks,
         so refined palettes of two chunkings agree to float64 rounding).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``n_colors``, ``refine`` or ``sample_size`` is outside its range
+        above (``n_colors`` also beyond the pixels the cut works on);
+        ``channel_axis`` is not an axis of ``image``; ``image`` has no
+        spatial axis besides its channel axis, unknown dask chunk sizes, or
+        no pixel with finite values in every channel.
+    InvalidTypeError
+        ``n_colors``, ``refine``, ``sample_size`` or ``channel_axis`` is not an
+        integer; ``image`` is not of a boolean, integer or real floating
+        dtype.
+
+    See Also
+    --------
+    apply_palette : the image quantized to the palette.
 
     Examples
     --------
