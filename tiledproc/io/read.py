@@ -16,6 +16,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -108,8 +109,31 @@ def _multiscale_level0(attrs: dict) -> str | None:
     return None
 
 
-def read_attrs(path) -> dict:
-    """The root attributes of a raster store (group attributes, or the array's)."""
+def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The root attributes of a raster store (group attributes, or the array's).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A tiledproc/OME-Zarr image or a plain Zarr array.
+
+    Returns
+    -------
+    attrs : dict
+        For a tiledproc output: ``ome`` (the multiscales), ``tiledproc`` (the
+        provenance: operation, parameters, input, version, fingerprint,
+        ``complete``) and the georeferencing, as stored.
+
+    Raises
+    ------
+    StoreNotFoundError
+        The path does not exist.
+    NotAZarrStoreError
+        The path exists but is not a Zarr array or image, or its metadata is
+        damaged.
+    StorageError
+        The store cannot be read (permissions).
+    """
     return locate(path)[2]
 
 
@@ -142,33 +166,63 @@ def check_complete(path, attrs: dict, *, allow_incomplete: bool = False) -> None
     )
 
 
-def open_raster(path, *, chunks=None, allow_incomplete: bool = False) -> da.Array:
+def open_raster(
+    path: str | os.PathLike[str],
+    *,
+    chunks: tuple[int, ...] | None = None,
+    allow_incomplete: bool = False,
+) -> da.Array:
     """Open a Zarr raster lazily as a ``(band, y, x)`` dask array.
+
+    Nothing is read but the metadata: the chunks are read when the array (or
+    a result made from it) is computed.
 
     Parameters
     ----------
-    path : str or Path
-        A tiledproc/OME-Zarr image (its level 0 is read) or a plain Zarr array.
-    chunks : tuple, optional
+    path : str or os.PathLike
+        A tiledproc/OME-Zarr image (its level 0 is read) or a plain Zarr array
+        (v2 or v3).
+    chunks : tuple of int, optional
         Dask chunks; by default the stored chunks (shards for sharded arrays).
-    allow_incomplete : bool
+    allow_incomplete : bool, optional
         Read an output whose run was interrupted (its provenance says
         incomplete; missing chunks read as fill value). Refused by default,
-        since its results would be silently partial; allowed, it warns.
+        since its results would be silently partial; allowed, it warns (a
+        :class:`~tiledproc.errors.TiledprocWarning`).
 
     Returns
     -------
-    raster : (band, y, x) dask array
-        A 2-D store reads as one band.
+    raster : (band, y, x) dask.array.Array
+        The stored dtype. A 2-D store reads as one band; other axes of length
+        1 (OME-Zarr's t and z) are dropped.
 
     Raises
     ------
     StoreNotFoundError
         The path does not exist.
     NotAZarrStoreError
-        The path exists but is not a Zarr array or image.
+        The path exists but is not a Zarr array or image (a TIFF: convert it
+        with :func:`ingest_tiff`), its metadata is damaged, or it holds an
+        array that is not ``(y, x)`` or ``(band, y, x)``.
     IncompleteInputError
         The store is an interrupted tiledproc output (see ``allow_incomplete``).
+    StorageError
+        The store cannot be read (permissions).
+
+    Examples
+    --------
+    >>> import os, shutil, tempfile
+    >>> import numpy as np
+    >>> from tiledproc import open_raster, save_raster
+    >>> directory = tempfile.mkdtemp()
+    >>> path = save_raster(np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+    ...                    os.path.join(directory, "scene.zarr"))
+    >>> raster = open_raster(path)
+    >>> raster.shape, raster.dtype
+    ((2, 3, 4), dtype('float32'))
+    >>> raster[1, 0].compute().tolist()
+    [12.0, 13.0, 14.0, 15.0]
+    >>> shutil.rmtree(directory)
     """
     p, z, attrs = locate(path)
     check_complete(p, attrs, allow_incomplete=allow_incomplete)
@@ -204,8 +258,37 @@ def _dir_size(p: Path) -> int:
     return total
 
 
-def raster_info(path) -> dict:
-    """Shape, dtype, chunks, codec, size on disk and attributes of a store."""
+def raster_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Shape, dtype, chunks, codec, size on disk and attributes of a store.
+
+    What ``tiledproc info`` prints; the store's level-0 array is described.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A tiledproc/OME-Zarr image or a plain Zarr array.
+
+    Returns
+    -------
+    info : dict
+        ``path``, ``array`` (the array's path in the store), ``shape``,
+        ``dtype``, ``chunks``, ``shards`` (None when unsharded),
+        ``zarr_format``, ``codecs``, ``fill_value``, ``dimension_names``,
+        ``levels`` (the OME multiscales' dataset paths), ``nbytes``
+        (uncompressed), ``bytes_on_disk``, ``ratio`` (``nbytes /
+        bytes_on_disk``, None for an empty store) and ``attrs`` (as
+        :func:`read_attrs`). JSON-serialisable.
+
+    Raises
+    ------
+    StoreNotFoundError
+        The path does not exist.
+    NotAZarrStoreError
+        The path exists but is not a Zarr array or image, or its metadata is
+        damaged.
+    StorageError
+        The store cannot be read (permissions).
+    """
     p, z, attrs = locate(path)
     meta = z.metadata.to_dict()
     codecs = meta.get("codecs") or [c for c in (meta.get("compressor"),) if c]

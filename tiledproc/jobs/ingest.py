@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .write import write_outputs
@@ -13,36 +14,92 @@ __all__ = ["ingest_tiff"]
 
 
 def ingest_tiff(
-    src,
-    dst,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
     *,
-    chunks=None,
+    chunks: tuple[int, int, int] | None = None,
     overwrite: bool = False,
     resume: bool = False,
     codec: str = DEFAULT_CODEC,
     series: int = 0,
-    scheduler=None,
+    scheduler: str | None = None,
     progress: str = "off",
     space_check: bool = True,
 ) -> Path:
     """Convert a TIFF to a Zarr raster without loading the file.
 
+    The TIFF is read region by region (its tiles or strips), each region
+    written as a chunk of a tiledproc output, so memory is bounded by the
+    chunks in flight whatever the file's size.
+
     Parameters
     ----------
-    src : path
+    src : str or os.PathLike
         TIFF, BigTIFF or GeoTIFF, tiled or stripped, any compression tifffile and
         imagecodecs decode (LZW and Deflate with predictors, ZSTD, JPEG, ...).
-    dst : path
-        The output store.
-    chunks : (band, y, x), optional
-        Stored chunks; default ``(1, 1024, 1024)``.
-    overwrite, resume, space_check : bool
+    dst : str or os.PathLike
+        The output store (a directory, conventionally ending in ``.zarr``).
+    chunks : (int, int, int), optional
+        Stored ``(band, y, x)`` chunks; default ``(1, 1024, 1024)``, clipped
+        to the shape.
+    overwrite, resume, space_check : bool, optional
+        As for :func:`save_raster` (default False, False, True).
+    codec : {'lz4', 'zstd', 'zstd-1', 'zstd-plain', 'none'}, optional
+        As for :func:`save_raster` (default ``'lz4'``).
+    series : int, optional
+        The TIFF's image series to ingest, from 0 (default 0).
+    scheduler : str, optional
+        As for :func:`save_raster`: ``'threads'`` (default), ``'processes'``,
+        ``'synchronous'`` or a ``tcp://`` address.
+    progress : {'off', 'auto', 'bar', 'log'}, optional
+        As for :func:`save_raster` (default ``'off'``).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The output store (``dst`` with ``~`` expanded).
+
+    Raises
+    ------
+    StoreNotFoundError
+        ``src`` does not exist.
+    TiffError
+        ``src`` is not a file, not a TIFF tifffile can read, has no series
+        ``series``, or holds axes other than ``(y, x)``, ``(y, x, samples)``
+        or ``(band, y, x)``.
+    InvalidParameterError
+        ``chunks``, ``codec``, ``scheduler`` or ``progress`` is not one of the
+        values above.
+    OutputExistsError, UnsafeOutputError, ResumeMismatchError, OutputLockedError
+        ``dst`` may not be written, as for :func:`save_raster`.
+    ResourceLimitError, StorageError, ClusterError
         As for :func:`save_raster`.
 
+    Notes
+    -----
+    Everything that can be refused is refused before any store is created.
     The source is opened read-only and never modified. ``(y, x)`` becomes
     ``(1, y, x)``, ``(y, x, samples)`` becomes ``(samples, y, x)``. The
     georeferencing (``proj:code``, ``spatial:transform``, raw ``geotiff``
-    keys) and ``nodata`` are stored in the attributes.
+    keys) and ``nodata`` are stored in the attributes; the provenance
+    records ``operation='ingest_tiff'``, the ``series`` and the source path.
+
+    Examples
+    --------
+    >>> import os, shutil, tempfile
+    >>> import numpy as np
+    >>> import tifffile
+    >>> from tiledproc import ingest_tiff, open_raster
+    >>> directory = tempfile.mkdtemp()
+    >>> tiff = os.path.join(directory, "band.tif")
+    >>> tifffile.imwrite(tiff, np.arange(12, dtype=np.uint16).reshape(3, 4))
+    >>> path = ingest_tiff(tiff, os.path.join(directory, "band.zarr"))
+    >>> raster = open_raster(path)
+    >>> raster.shape, raster.dtype
+    ((1, 3, 4), dtype('uint16'))
+    >>> raster[0, 1].compute().tolist()
+    [4, 5, 6, 7]
+    >>> shutil.rmtree(directory)
     """
     chunks = tuple(chunks) if chunks is not None else (1, 1024, 1024)
     array = read_tiff(src, chunks=chunks, series=series)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy.typing as npt
 
 from .write import write_outputs
 from ..io.output import OutputSpec
@@ -12,34 +18,41 @@ __all__ = ["save_raster"]
 
 
 def save_raster(
-    array,
-    path,
+    array: npt.ArrayLike | da.Array,
+    path: str | os.PathLike[str],
     *,
     overwrite: bool = False,
     resume: bool = False,
-    attrs: dict | None = None,
-    chunks=None,
+    attrs: dict[str, Any] | None = None,
+    chunks: tuple[int, ...] | None = None,
     codec: str = DEFAULT_CODEC,
-    inputs=(),
-    scheduler=None,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    scheduler: str | None = None,
     progress: str = "off",
     pyramid: int = 0,
     space_check: bool = True,
 ) -> Path:
     """Write ``array`` to ``path`` as a Zarr v3 (OME-Zarr 0.5) raster, one task per chunk.
 
+    A dask array is computed here, chunk by chunk: each chunk is written as
+    soon as it is computed (to a temporary name, then renamed into place)
+    and recorded in the output's completion record, so memory is bounded by
+    the chunks in flight and an interrupted write can be resumed.
+
     Parameters
     ----------
-    array : (y, x) or (band, y, x) numpy or dask array
-    path : str or Path
+    array : (y, x) or (band, y, x) array_like or dask.array.Array
+        Any boolean, integer or real floating dtype, stored as it is. A
+        ``(y, x)`` array is stored as one band.
+    path : str or os.PathLike
         The output store (a directory, conventionally ending in ``.zarr``).
-    overwrite : bool
+    overwrite : bool, optional
         Replace an existing output. Without it an existing output is refused.
         Only a store tiledproc wrote (its ``zarr.json`` carries tiledproc's
         provenance) is ever replaced; a directory or file of anything else,
         the working or home directory or an ancestor of either, and an
         input or its ancestor are refused (README, "Data safety").
-    resume : bool
+    resume : bool, optional
         Finish an interrupted write of the *same* computation: chunks the
         completion record lists are kept, only the others are computed. The
         result is bit-identical to an uninterrupted run. An output made by a
@@ -50,28 +63,82 @@ def save_raster(
         Provenance and metadata. The keys ``operation``, ``parameters`` and
         ``input`` go to ``attrs["tiledproc"]`` next to the tiledproc version
         and the fingerprint; any other key is stored as a group attribute.
-    chunks : tuple, optional
-        Stored chunk shape; default: the dask chunks (numpy: 1 x 1024 x 1024).
-    codec : str
-        One of :data:`tiledproc.io.codecs.CODECS` (default ``"lz4"``).
-    inputs : sequence of paths
+    chunks : tuple of int, optional
+        Stored chunk shape, one positive size per axis of the stored
+        ``(band, y, x)`` array; default: the dask chunks (numpy: 1 x 1024 x
+        1024, clipped to the shape).
+    codec : {'lz4', 'zstd', 'zstd-1', 'zstd-plain', 'none'}, optional
+        One of :data:`tiledproc.io.codecs.CODECS` (default ``'lz4'``:
+        Blosc-LZ4 with byte shuffle).
+    inputs : sequence of str or os.PathLike, optional
         Input stores the result is made from: the output may not be, or be
         inside, or contain any of them. A dask array read with
         :func:`open_raster` adds nothing here by itself; pass its path.
     scheduler : str, optional
-        ``"threads"`` (default), ``"processes"``, ``"synchronous"`` or a
-        ``tcp://`` address.
-    progress : {"off", "auto", "bar", "log"}
-    pyramid : int
+        ``'threads'`` (default), ``'processes'``, ``'synchronous'`` or a
+        ``tcp://`` address of a running dask.distributed scheduler.
+    progress : {'off', 'auto', 'bar', 'log'}, optional
+        How progress is shown on stderr (default ``'off'``; ``'auto'``: a bar
+        on a terminal, log lines otherwise).
+    pyramid : int, optional
         Add this many 2x downsampled levels (OME-Zarr multiscales) for
-        viewers and ``tiledproc preview`` (0 to 20).
-    space_check : bool
+        viewers and ``tiledproc preview`` (0 to 20, default 0).
+    space_check : bool, optional
         Refuse an output larger, uncompressed, than the free space of its
         file system (default). Turn it off for data known to compress well.
 
     Returns
     -------
-    path : Path
+    path : pathlib.Path
+        The output store (``path`` with ``~`` expanded).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``array`` is not ``(y, x)`` or ``(band, y, x)`` or not of a real
+        numeric dtype, ``chunks`` does not fit it, or ``codec``,
+        ``scheduler``, ``progress`` or ``pyramid`` is not one of the values
+        above.
+    OutputExistsError
+        The output exists and neither ``overwrite`` nor ``resume`` is given.
+    UnsafeOutputError
+        The path is one tiledproc never writes over (see ``overwrite``).
+    OutputInsideInputError
+        The output is, lies inside or contains one of ``inputs``.
+    ResumeMismatchError
+        ``resume`` on an output of another computation or of changed inputs.
+    OutputLockedError
+        Another run is writing the output.
+    ResourceLimitError
+        The raster, a chunk or the output is too large (the free space check
+        included).
+    StorageError
+        The output cannot be written (no space left, a read-only file
+        system, permissions); the message names the file.
+    ClusterError
+        The scheduler at a ``tcp://`` address cannot be reached.
+
+    Notes
+    -----
+    Everything that can be refused (the parameters, the paths, the sizes
+    and the free space, the scheduler) is refused before any store is
+    created. A write that fails before its first chunk is written removes
+    the store it made; one that fails later leaves a store that
+    ``resume=True`` finishes.
+
+    Examples
+    --------
+    >>> import os, shutil, tempfile
+    >>> import numpy as np
+    >>> from tiledproc import open_raster, save_raster
+    >>> directory = tempfile.mkdtemp()
+    >>> path = save_raster(np.ones((2, 3, 4), dtype=np.uint16), os.path.join(directory, "ones.zarr"),
+    ...                    attrs={"operation": "example"})
+    >>> path.name
+    'ones.zarr'
+    >>> open_raster(path).sum().compute().tolist()
+    24
+    >>> shutil.rmtree(directory)
     """
     attrs = dict(attrs or {})
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
