@@ -44,7 +44,7 @@ def test_gradient_and_hessian_equal_numpy(shape, spacing, rng):
     # the same formulas in the same order: equal to the last bit in float64
     assert_chunk_invariant(lambda a: tp.gradient(a, spacing), x, grad, chunkings=chunkings(shape, rng),
                            rtol=0, atol=0)
-    assert_chunk_invariant(lambda a: tp.hessian(a, spacing), x, hess, chunkings=chunkings(shape, rng),
+    assert_chunk_invariant(lambda a: tp.finite_difference_hessian(a, spacing), x, hess, chunkings=chunkings(shape, rng),
                            rtol=0, atol=0)
     assert_chunk_invariant(lambda a: tp.gradient_and_hessian(a, spacing), x, grad + hess,
                            chunkings=chunkings(shape, rng)[:3], rtol=0, atol=0)
@@ -80,7 +80,7 @@ def test_compact_hessian_equals_correlate1d(shape, spacing, mode, cval, rng):
     ref = compact_reference(x, hy, hx, mode, cval)
     chunks = chunkings(shape, rng) + [random_chunks(shape, rng) for _ in range(3)]
     scale = max(1.0, max(np.abs(r).max() for r in ref))
-    assert_chunk_invariant(lambda a: tp.hessian(a, spacing, method="compact", mode=mode, cval=cval), x, ref,
+    assert_chunk_invariant(lambda a: tp.finite_difference_hessian(a, spacing, method="compact", mode=mode, cval=cval), x, ref,
                            chunkings=chunks, rtol=1e-14, atol=1e-14 * scale)
 
 
@@ -105,10 +105,10 @@ def test_compact_reference_catches_the_mistakes(mode, cval, rng):
 def test_compact_d_yx_at_the_edge_uses_cval_not_cval_over_spacing():
     """Issue 15: with spacing != 1 the value beyond the edge in the middle pass was cval / h_y."""
     a = np.zeros((4, 5))
-    got = tp.hessian(a, spacing=(0.5, 2.0), method="compact", mode="constant", cval=8.0)[1]
+    got = tp.finite_difference_hessian(a, spacing=(0.5, 2.0), method="compact", mode="constant", cval=8.0)[1]
     np.testing.assert_array_equal(got[:, 0], [-4.0, -2.0, -2.0, 0.0])
     np.testing.assert_array_equal(got, compact_reference(a, 0.5, 2.0, "constant", 8.0)[1])
-    lazy = tp.hessian(da.from_array(a, chunks=(1, 2)), spacing=(0.5, 2.0), method="compact", mode="constant",
+    lazy = tp.finite_difference_hessian(da.from_array(a, chunks=(1, 2)), spacing=(0.5, 2.0), method="compact", mode="constant",
                       cval=8.0)[1]
     np.testing.assert_array_equal(lazy.compute(), got)
 
@@ -119,7 +119,7 @@ def test_compact_non_finite_values_as_correlate1d(mode, rng):
     x = rng.normal(size=(9, 10))
     x[4, 5], x[0, 0], x[8, 3] = np.nan, np.inf, -np.inf
     ref = compact_reference(x, 0.5, 2.0, mode, np.nan if mode == "constant" else 0.0)
-    got = tp.hessian(da.from_array(x, chunks=(3, 4)), (0.5, 2.0), method="compact", mode=mode,
+    got = tp.finite_difference_hessian(da.from_array(x, chunks=(3, 4)), (0.5, 2.0), method="compact", mode=mode,
                      cval=np.nan if mode == "constant" else 0.0)
     for g, r in zip(got, ref):
         g = g.compute()
@@ -131,8 +131,8 @@ def test_compact_is_more_accurate_on_a_smooth_field():
     y, x = np.mgrid[0:64, 0:64] * 0.1
     f = np.sin(y) * np.cos(x)
     exact_yy = -f
-    wide = tp.hessian(f, 0.1)[0][5:-5, 5:-5]
-    compact = tp.hessian(f, 0.1, method="compact")[0][5:-5, 5:-5]
+    wide = tp.finite_difference_hessian(f, 0.1)[0][5:-5, 5:-5]
+    compact = tp.finite_difference_hessian(f, 0.1, method="compact")[0][5:-5, 5:-5]
     assert np.abs(compact - exact_yy[5:-5, 5:-5]).max() < 0.3 * np.abs(wide - exact_yy[5:-5, 5:-5]).max()
 
 
@@ -178,9 +178,9 @@ def test_one_pass_and_laziness(rng):
         (lambda: tp.gradient(np.zeros((3, 3)), 0), InvalidParameterError, "Expected spacing to be a finite positive"),
         (lambda: tp.gradient(np.zeros((3, 3)), (1, 2, 3)), InvalidParameterError, "a number or a pair"),
         (lambda: tp.gradient(np.zeros((3, 3)), "1"), InvalidTypeError, "Expected spacing to be a real number"),
-        (lambda: tp.hessian(np.zeros((3, 3)), method="sobel"), InvalidParameterError,
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), method="sobel"), InvalidParameterError,
          "Expected method to be 'gradient' or 'compact'"),
-        (lambda: tp.hessian(np.zeros((3, 3)), method="compact", mode="edge"), InvalidParameterError,
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), method="compact", mode="edge"), InvalidParameterError,
          "Expected mode to be one of"),
     ],
 )
@@ -202,20 +202,20 @@ def _names(text):
         (lambda: tp.gradient_magnitude(np.zeros(3)), InvalidParameterError, "image"),
         (lambda: tp.gradient_and_hessian(np.zeros((3, 3)), (1, -1)), InvalidParameterError, "spacing"),
         (lambda: tp.gradient_and_hessian(np.zeros((3, 3)), [1.0]), InvalidParameterError, "spacing"),
-        (lambda: tp.hessian(np.zeros((3, 3)), np.array(0.5)), None, None),  # a 0-d array is a number
-        (lambda: tp.hessian(np.zeros((3, 3)), np.zeros((2, 2)) + 1), InvalidTypeError, "spacing"),
-        (lambda: tp.hessian(np.zeros((3, 3)), method=None), InvalidParameterError, "method"),
-        (lambda: tp.hessian(np.zeros((3, 3)), method="compact", cval="x"), InvalidTypeError, "cval"),
-        (lambda: tp.hessian(np.zeros((3, 3)), method="compact", cval=True), InvalidTypeError, "cval"),
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), np.array(0.5)), None, None),  # a 0-d array is a number
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), np.zeros((2, 2)) + 1), InvalidTypeError, "spacing"),
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), method=None), InvalidParameterError, "method"),
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), method="compact", cval="x"), InvalidTypeError, "cval"),
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), method="compact", cval=True), InvalidTypeError, "cval"),
         # mode and cval are checked for either method: a typo is not silently ignored
-        (lambda: tp.hessian(np.zeros((3, 3)), mode="edge"), InvalidParameterError, "mode"),
-        (lambda: tp.hessian(np.zeros((3, 3)), cval=[0]), InvalidTypeError, "cval"),
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), mode="edge"), InvalidParameterError, "mode"),
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), cval=[0]), InvalidTypeError, "cval"),
         # a Python int beyond the float range is a clean error under its name, not an OverflowError
         (lambda: tp.gradient(np.zeros((3, 3)), 10**400), InvalidParameterError, "spacing"),
-        (lambda: tp.hessian(np.zeros((3, 3)), (1, -10**5000)), InvalidParameterError, "spacing"),
-        (lambda: tp.hessian(np.zeros((3, 3)), method="compact", mode="constant", cval=10**400),
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), (1, -10**5000)), InvalidParameterError, "spacing"),
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), method="compact", mode="constant", cval=10**400),
          InvalidParameterError, "cval"),
-        (lambda: tp.hessian(np.zeros((3, 3)), cval=-(10**400)), InvalidParameterError, "cval"),
+        (lambda: tp.finite_difference_hessian(np.zeros((3, 3)), cval=-(10**400)), InvalidParameterError, "cval"),
     ],
 )
 def test_errors_name_the_callers_parameter(call, error, name):
@@ -231,8 +231,8 @@ def test_errors_name_the_callers_parameter(call, error, name):
 def test_dask_array_of_unknown_chunk_sizes_is_refused(rng):
     x = da.from_array(rng.normal(size=(6, 7)), chunks=3)
     unknown = x[x[:, 0] > -10]  # boolean indexing: NaN chunk sizes along y
-    for call in (tp.gradient, tp.hessian, tp.gradient_and_hessian,
-                 lambda a: tp.hessian(a, method="compact")):
+    for call in (tp.gradient, tp.finite_difference_hessian, tp.gradient_and_hessian,
+                 lambda a: tp.finite_difference_hessian(a, method="compact")):
         with pytest.raises(InvalidParameterError, match=r"Expected image to have known chunk sizes.*"
                                                          r"compute_chunk_sizes\(\)"):
             call(unknown)

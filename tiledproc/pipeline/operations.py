@@ -195,7 +195,7 @@ register(Operation(
         Param("cval", "float", 0.0, help="value beyond the edge for the compact method, mode='constant'"),
     ),
     ("d_yy", "d_yx", "d_xx"),
-    lambda inputs, p: dict(zip(("d_yy", "d_yx", "d_xx"), ops.hessian(
+    lambda inputs, p: dict(zip(("d_yy", "d_yx", "d_xx"), ops.finite_difference_hessian(
         inputs["input"], _spacing(p), method=p["method"], mode=p["mode"], cval=p["cval"]))),
     halo=lambda p: (2, 2) if p["method"] == "gradient" else (1, 1),
 ))
