@@ -65,7 +65,6 @@ __all__ = [
     "PreparedPalette",
     "prepare_palette",
     "nearest_block",
-    "reference_distances",
     "median_cut",
     "sample_threshold",
     "sample_block",
@@ -140,12 +139,6 @@ def sum_plan(channels: int) -> tuple[np.ndarray, int, int]:
         result = nregs
         nregs += 1
     return np.array(ops, dtype=np.int64).reshape(-1, 3), result, nregs
-
-
-def reference_distances(pixels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """The reference squared distances (n, K) of ``pixels`` (n, C) in float64 (for tests)."""
-    p = np.asarray(pixels, dtype=np.float64)
-    return ((p[:, None, :] - np.asarray(palette, dtype=np.float64)) ** 2).sum(-1)
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
