@@ -1,0 +1,244 @@
+"""The palette's k-d tree: built once per palette, it gives the colours that may be
+nearest to some point of a box, and the exact nearest colour of one point.
+
+Pruning keeps a colour unless its smallest possible distance exceeds an upper
+bound by the relative margin ``REL`` (far above float64 rounding), so the true
+argmin and every tied colour survive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .plan import point_dist
+
+#: relative and absolute margins of the pruning tests (see the package docstring)
+REL = 1e-9
+ABS = 1e-290
+#: palette colours per leaf
+LEAF = 4
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def build_tree(palette, leaf):
+    n, C = palette.shape
+    maxn = 2 * ((n + leaf - 1) // leaf) * 2 + 1
+    perm = np.arange(n)
+    nlo = np.empty((maxn, C))
+    nhi = np.empty((maxn, C))
+    start = np.empty(maxn, dtype=np.int64)
+    end = np.empty(maxn, dtype=np.int64)
+    left = np.full(maxn, -1, dtype=np.int64)
+    right = np.full(maxn, -1, dtype=np.int64)
+    dim = np.zeros(maxn, dtype=np.int64)
+    split = np.zeros(maxn)
+    stack = np.empty(maxn, dtype=np.int64)
+    start[0] = 0
+    end[0] = n
+    nn = 1
+    sp = 1
+    stack[0] = 0
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        s = start[node]
+        e = end[node]
+        for c in range(C):
+            lo = np.inf
+            hi = -np.inf
+            for j in range(s, e):
+                v = palette[perm[j], c]
+                lo = min(lo, v)
+                hi = max(hi, v)
+            nlo[node, c] = lo
+            nhi[node, c] = hi
+        if e - s <= leaf:
+            continue
+        best = 0
+        width = -1.0
+        for c in range(C):
+            w = nhi[node, c] - nlo[node, c]
+            if w > width:
+                width = w
+                best = c
+        if width <= 0.0:  # all the same colour: a leaf, however large
+            continue
+        vals = np.empty(e - s)
+        for j in range(s, e):
+            vals[j - s] = palette[perm[j], best]
+        order = np.argsort(vals, kind="mergesort")
+        seg = perm[s:e].copy()
+        for j in range(e - s):
+            perm[s + j] = seg[order[j]]
+        mid = s + (e - s) // 2
+        dim[node] = best
+        split[node] = palette[perm[mid], best]
+        left[node] = nn
+        right[node] = nn + 1
+        start[nn] = s
+        end[nn] = mid
+        start[nn + 1] = mid
+        end[nn + 1] = e
+        stack[sp] = nn
+        stack[sp + 1] = nn + 1
+        sp += 2
+        nn += 2
+    pts = np.empty((n, C))
+    for j in range(n):
+        for c in range(C):
+            pts[j, c] = palette[perm[j], c]
+    return (perm, pts, nlo[:nn].copy(), nhi[:nn].copy(), start[:nn].copy(), end[:nn].copy(),
+            left[:nn].copy(), right[:nn].copy(), dim[:nn].copy(), split[:nn].copy())
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def keep(lb, ub):
+    return lb <= ub * (1.0 + REL) + ABS
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def candidates(blo, bhi, pts, nlo, nhi, start, end, left, right, dim, split, cand, cand_lb, stack, cap):
+    """Palette points (tree order) that may be nearest to some point of the box [blo, bhi].
+
+    Returns their number, or -1 when there are more than ``cap``.
+    """
+    C = blo.shape[0]
+    ub = np.inf
+    m = 0
+    sp = 1
+    stack[0] = 0
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        lb = 0.0
+        for c in range(C):
+            g = nlo[node, c] - bhi[c]
+            g2 = blo[c] - nhi[node, c]
+            if g2 > g:
+                g = g2
+            if g > 0.0:
+                lb += g * g
+        if not keep(lb, ub):
+            continue
+        if left[node] < 0:
+            for j in range(start[node], end[node]):
+                lbp = 0.0
+                ubp = 0.0
+                for c in range(C):
+                    p = pts[j, c]
+                    a = blo[c] - p
+                    b = p - bhi[c]
+                    g = a if a > b else b
+                    if g > 0.0:
+                        lbp += g * g
+                    a = a * a
+                    b = b * b
+                    ubp += a if a > b else b
+                if ubp < ub:
+                    ub = ubp
+                if keep(lbp, ub):
+                    if m == cap:
+                        return -1
+                    cand[m] = j
+                    cand_lb[m] = lbp
+                    m += 1
+        else:
+            d = dim[node]
+            centre = 0.5 * (blo[d] + bhi[d])
+            if centre < split[node]:  # the near child is popped first
+                stack[sp] = right[node]
+                stack[sp + 1] = left[node]
+            else:
+                stack[sp] = left[node]
+                stack[sp + 1] = right[node]
+            sp += 2
+    k = 0
+    for i in range(m):
+        if keep(cand_lb[i], ub):
+            cand[k] = cand[i]
+            k += 1
+    return k
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def filter_cands(cand, m, pts, blo, bhi, dst):
+    """dst[:k] = the candidates cand[:m] that may be nearest to some point of the box [blo, bhi]."""
+    C = blo.shape[0]
+    ub = np.inf
+    for q in range(m):
+        j = cand[q]
+        u = 0.0
+        for c in range(C):
+            a = pts[j, c] - blo[c]
+            b = bhi[c] - pts[j, c]
+            a = a * a
+            b = b * b
+            u += a if a > b else b
+        if u < ub:
+            ub = u
+    k = 0
+    for q in range(m):
+        j = cand[q]
+        lb = 0.0
+        for c in range(C):
+            a = blo[c] - pts[j, c]
+            b = pts[j, c] - bhi[c]
+            g = a if a > b else b
+            if g > 0.0:
+                lb += g * g
+        if keep(lb, ub):
+            dst[k] = j
+            k += 1
+    return k
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def point_nn(X, t, guess, palette, perm, pts, nlo, nhi, start, end, left, right, dim, split,
+              stack, ops, res, reg1):
+    """Exact nearest colour of the finite point X[:, t] by a k-d tree search.
+
+    ``guess`` (a palette index, or -1) seeds the best distance (the previous pixel's
+    colour is usually close); nodes are only skipped when their smallest possible
+    distance exceeds the best by the pruning margin, so ties are all seen and the
+    lowest index wins.
+    """
+    C = X.shape[0]
+    n = palette.shape[0]
+    best = np.inf
+    bk = n
+    if guess >= 0:
+        best = point_dist(X, t, palette[guess], ops, res, reg1)
+        bk = guess
+    sp = 1
+    stack[0] = 0
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        lb = 0.0
+        for c in range(C):
+            v = X[c, t]
+            g = nlo[node, c] - v
+            g2 = v - nhi[node, c]
+            if g2 > g:
+                g = g2
+            if g > 0.0:
+                lb += g * g
+        if not keep(lb, best):
+            continue
+        if left[node] < 0:
+            for j in range(start[node], end[node]):
+                k = perm[j]
+                d = point_dist(X, t, pts[j], ops, res, reg1)
+                if d < best or (d == best and k < bk):
+                    best = d
+                    bk = k
+        else:
+            if X[dim[node], t] < split[node]:  # the near child is popped first
+                stack[sp] = right[node]
+                stack[sp + 1] = left[node]
+            else:
+                stack[sp] = left[node]
+                stack[sp + 1] = right[node]
+            sp += 2
+    return bk

@@ -1,0 +1,195 @@
+"""The sorted scan of a tile's candidates (below 8 channels), and the same after cutting
+the tile's box in 2**C parts at its centre.
+
+Each point scans the candidates by increasing distance from the box centre and
+stops at the first that the triangle inequality proves too far.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kdtree import ABS, REL, filter_cands
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def _sort_by_key(key, val, m):
+    """Sort key[:m] ascending, moving val[:m] along (heapsort, no allocation)."""
+    for start in range(m // 2 - 1, -1, -1):
+        root = start
+        while 2 * root + 1 < m:
+            ch = 2 * root + 1
+            if ch + 1 < m and key[ch] < key[ch + 1]:
+                ch += 1
+            if key[root] < key[ch]:
+                key[root], key[ch] = key[ch], key[root]
+                val[root], val[ch] = val[ch], val[root]
+                root = ch
+            else:
+                break
+    for end in range(m - 1, 0, -1):
+        key[0], key[end] = key[end], key[0]
+        val[0], val[end] = val[end], val[0]
+        root = 0
+        while 2 * root + 1 < end:
+            ch = 2 * root + 1
+            if ch + 1 < end and key[ch] < key[ch + 1]:
+                ch += 1
+            if key[root] < key[ch]:
+                key[root], key[ch] = key[ch], key[root]
+                val[root], val[ch] = val[ch], val[root]
+                root = ch
+            else:
+                break
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def scan(X, s, e, pos, out, perm, pts, cand, crad_tmp, m, blo, bhi, crad, ccol, ck):
+    """Points X[:, s:e] against m candidates (C < 8, sums left to right).
+
+    The candidates are sorted by their distance r from the box centre; a point at
+    distance rv from the centre is at least r - rv from a colour, so it scans them
+    in that order and stops at the first with (r - rv)^2 beyond its best distance
+    (with margins for rounding; ties: lowest index). Measured faster than scanning
+    outwards from r = rv in both directions, seeded or not.
+    """
+    C = X.shape[0]
+    for q in range(m):
+        j = cand[q]
+        r = 0.0
+        for c in range(C):
+            w = pts[j, c] - 0.5 * (blo[c] + bhi[c])
+            r += w * w
+        crad_tmp[q] = np.sqrt(r)
+    _sort_by_key(crad_tmp, cand, m)
+    for q in range(m):
+        j = cand[q]
+        crad[q] = crad_tmp[q]
+        ck[q] = perm[j]
+        for c in range(C):
+            ccol[q, c] = pts[j, c]
+    n = pts.shape[0]
+    for t in range(s, e):
+        rv = 0.0
+        for c in range(C):
+            w = X[c, t] - 0.5 * (blo[c] + bhi[c])
+            rv += w * w
+        rv = np.sqrt(rv)
+        best = np.inf
+        bk = n
+        if C == 3:
+            x0 = X[0, t]
+            x1 = X[1, t]
+            x2 = X[2, t]
+            for q in range(m):
+                g = crad[q] - rv
+                g -= 1e-12 * (crad[q] + rv)
+                if g > 0.0 and g * g > best * (1.0 + REL) + ABS:
+                    break
+                w0 = x0 - ccol[q, 0]
+                w1 = x1 - ccol[q, 1]
+                w2 = x2 - ccol[q, 2]
+                dd = (w0 * w0 + w1 * w1) + w2 * w2
+                k = ck[q]
+                if dd < best or (dd == best and k < bk):
+                    best = dd
+                    bk = k
+        else:
+            for q in range(m):
+                g = crad[q] - rv
+                g -= 1e-12 * (crad[q] + rv)
+                if g > 0.0 and g * g > best * (1.0 + REL) + ABS:
+                    break
+                w = X[0, t] - ccol[q, 0]
+                dd = w * w
+                for c in range(1, C):
+                    w = X[c, t] - ccol[q, c]
+                    dd += w * w
+                k = ck[q]
+                if dd < best or (dd == best and k < bk):
+                    best = dd
+                    bk = k
+        out[pos[t]] = bk
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts):
+    """Group points s..e of X (and pos) by the part of the box they fall in, cut
+    at its centre in every channel (stable). Returns the number of parts P;
+    ``counts[o]`` is then the end offset (from s) of part o."""
+    C = X.shape[0]
+    P = 1 << C
+    for o in range(P + 1):
+        counts[o] = 0
+    for t in range(s, e):
+        o = 0
+        for c in range(C):
+            if X[c, t] >= 0.5 * (blo[c] + bhi[c]):
+                o |= 1 << c
+        code[t - s] = o
+        counts[o + 1] += 1
+    for o in range(P):
+        counts[o + 1] += counts[o]
+    # points grouped by part (stable), through the temporary buffers
+    for t in range(s, e):
+        o = code[t - s]
+        d = counts[o]
+        counts[o] += 1
+        for c in range(C):
+            Xtmp[c, d] = X[c, t]
+        ptmp[d] = pos[t]
+    for t in range(s, e):
+        for c in range(C):
+            X[c, t] = Xtmp[c, t - s]
+        pos[t] = ptmp[t - s]
+    return P
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def _part_box(o, C, blo, bhi, oblo, obhi):
+    """The bounds of part o of the box (bit c of o: upper half in channel c)."""
+    for c in range(C):
+        cen = 0.5 * (blo[c] + bhi[c])
+        if (o >> c) & 1:
+            oblo[c] = cen
+            obhi[c] = bhi[c]
+        else:
+            oblo[c] = blo[c]
+            obhi[c] = cen
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def _scan_parts(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck, cand2, crad_tmp,
+                oblo, obhi, Xtmp, ptmp, code, counts):
+    """scan after cutting the box in 2**C parts at its centre: each part keeps the candidates
+    that may be nearest in it, and its points scan those, from the part's centre."""
+    P = _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts)
+    start = s
+    for o in range(P):
+        stop = s + counts[o]
+        if stop > start:
+            _part_box(o, X.shape[0], blo, bhi, oblo, obhi)
+            m2 = filter_cands(cand, m, pts, oblo, obhi, cand2)
+            scan(X, start, stop, pos, out, perm, pts, cand2, crad_tmp, m2, oblo, obhi, crad, ccol, ck)
+        start = stop
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def scan_parts2(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck, cand2, crad_tmp,
+                oblo, obhi, Xtmp, ptmp, code, counts, cand3, oblo1, obhi1, counts1, parts_min):
+    """_scan_parts one level up: parts that still have many candidates are cut again."""
+    P = _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts)
+    start = s
+    for o in range(P):
+        stop = s + counts[o]
+        if stop > start:
+            _part_box(o, X.shape[0], blo, bhi, oblo, obhi)
+            m2 = filter_cands(cand, m, pts, oblo, obhi, cand2)
+            if m2 > parts_min and stop - start > 16:
+                _scan_parts(X, start, stop, pos, out, perm, pts, cand2, m2, oblo, obhi, crad, ccol, ck,
+                            cand3, crad_tmp, oblo1, obhi1, Xtmp, ptmp, code, counts1)
+            else:
+                scan(X, start, stop, pos, out, perm, pts, cand2, crad_tmp, m2, oblo, obhi, crad, ccol,
+                      ck)
+        start = stop
