@@ -131,7 +131,7 @@ def test_user_mistakes_give_one_line_and_status_2(runner, tmp_path):
         (["synth", tmp_path / "s.zarr", "--shape", "2,3"], ["three positive integers"]),
         (["window-stats", tmp_path / "x.zarr", "--size", "3"], []),
         (["window-stats", tmp_path / "x.zarr", "--mode", "bogus", "--size", "3"], ["bogus"]),
-        (["run", "--scheduler", "gpu"], ["Expected --scheduler to be threads, processes"]),
+        (["run", "--scheduler", "gpu"], ["Expected scheduler (--scheduler) to be threads, processes"]),
         (["run", "--cluster", "slurm:4"], ["Expected --cluster local:N"]),
         (["ingest", tmp_path / "none.tif", tmp_path / "o.zarr"], ["none.tif' does not exist"]),
     ]

@@ -29,7 +29,8 @@ def check_real_dtype(dtype, name: str = "image") -> np.dtype:
     if dtype.kind not in "biuf":
         raise InvalidTypeError(
             f"Expected {name} to have a boolean, integer or real floating dtype, "
-            f"got {dtype} instead."
+            f"got {dtype} instead.",
+            param=name,
         )
     return dtype
 

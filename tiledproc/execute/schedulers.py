@@ -90,7 +90,7 @@ def parse_scheduler(scheduler: str | None = None, cluster: str | None = None,
         kind = alias.get(scheduler, scheduler)
         if kind not in LOCAL_KINDS:
             raise InvalidParameterError(
-                f"Expected --scheduler to be threads, processes, synchronous or an address such as "
+                f"Expected scheduler (--scheduler) to be threads, processes, synchronous or an address such as "
                 f"tcp://host:8786, got {scheduler!r} instead."
             )
         return SchedulerSpec(kind, workers=workers)

@@ -43,7 +43,8 @@ def parse_channel_axis(channel_axis, ndim: int, name: str = "image") -> int:
     if not -ndim <= axis < ndim:
         raise InvalidParameterError(
             f"Expected channel_axis to be an axis of {name} ({-ndim} to {ndim - 1} for a "
-            f"{ndim}-D {name}), got {channel_axis!r} instead."
+            f"{ndim}-D {name}), got {channel_axis!r} instead.",
+            param="channel_axis",
         )
     return axis % ndim
 
@@ -55,7 +56,8 @@ def parse_colour_image(image, channel_axis, name: str = "image"):
     if image.ndim < 2:
         raise InvalidParameterError(
             f"Expected {name} to have a channel axis and at least one spatial axis, "
-            f"got shape {tuple(image.shape)} instead."
+            f"got shape {tuple(image.shape)} instead.",
+            param=name,
         )
     check_real_dtype(image.dtype, name)
     return image, parse_channel_axis(channel_axis, image.ndim, name)

@@ -31,7 +31,8 @@ def _float(parse, value, name):
         what = (f"an integer of {math.floor(math.log10(abs(value))) + 1} digits"
                 if isinstance(value, numbers.Integral) else f"a {type(value).__name__} too large")
         raise InvalidParameterError(
-            f"Expected {name} to be a finite number, got {what} instead (beyond the float range)."
+            f"Expected {name} to be a finite number, got {what} instead (beyond the float range).",
+            param=name,
         ) from None
 
 
@@ -42,7 +43,8 @@ def _parse_spacing(spacing) -> tuple[float, float]:
         values = list(spacing)
         if len(values) != 2:
             raise InvalidParameterError(
-                f"Expected spacing to be a number or a pair (spacing_y, spacing_x), got {spacing!r} instead."
+                f"Expected spacing to be a number or a pair (spacing_y, spacing_x), got {spacing!r} instead.",
+                param="spacing",
             )
     else:
         values = [spacing, spacing]
@@ -51,7 +53,7 @@ def _parse_spacing(spacing) -> tuple[float, float]:
 
 def _parse_method(method):
     if method not in ("gradient", "compact"):
-        raise InvalidParameterError(f"Expected method to be 'gradient' or 'compact', got {method!r} instead.")
+        raise InvalidParameterError(f"Expected method to be 'gradient' or 'compact', got {method!r} instead.", param="method")
     return method
 
 
@@ -78,7 +80,8 @@ def _derivatives(a, spacing, outputs, method="gradient", mode="reflect", cval=0.
         if min(a.shape[-2:]) < 2:
             raise InvalidParameterError(
                 f"Expected image to have at least 2 x 2 pixels (numpy.gradient needs two samples along "
-                f"each axis), got shape {tuple(a.shape)} instead."
+                f"each axis), got shape {tuple(a.shape)} instead.",
+                param="image",
             )
         second = any(o in ("d_yy", "d_yx", "d_xx") for o in outputs)
         r = 2 if second else 1

@@ -51,7 +51,8 @@ def _float(parse, value, name):
         what = (f"an integer of {math.floor(math.log10(abs(value))) + 1} digits"
                 if isinstance(value, numbers.Integral) else f"a {type(value).__name__} too large")
         raise InvalidParameterError(
-            f"Expected {name} to be a finite number, got {what} instead (beyond the float range)."
+            f"Expected {name} to be a finite number, got {what} instead (beyond the float range).",
+            param=name,
         ) from None
 
 
@@ -104,7 +105,7 @@ class GaborParams:
         for name in ("theta", "offset"):
             if not math.isfinite(getattr(self, name)):
                 raise InvalidParameterError(
-                    f"Expected {nm[name]} to be finite, got {getattr(self, name)!r} instead.")
+                    f"Expected {nm[name]} to be finite, got {getattr(self, name)!r} instead.", param=nm[name])
         ct, st = math.cos(self.theta), math.sin(self.theta)
         sx, sy, n = self.sigma_x, self.sigma_y, self.n_stds
         # the extents as skimage.filters.gabor_kernel computes them, in floats first: a product
@@ -504,7 +505,7 @@ def gabor_magnitude(
 def _parse_part(part, name, allowed):
     if not isinstance(part, str) or part not in allowed:
         choices = ", ".join(repr(c) for c in allowed[:-1]) + f" or {allowed[-1]!r}"
-        raise InvalidParameterError(f"Expected {name} to be {choices}, got {part!r} instead.")
+        raise InvalidParameterError(f"Expected {name} to be {choices}, got {part!r} instead.", param=name)
     return part
 
 
@@ -515,7 +516,7 @@ def _parse_list(values, name):
         if values.ndim > 1:
             raise InvalidParameterError(
                 f"Expected {name} to be a number or a list of numbers, got an array of shape "
-                f"{values.shape} instead.")
+                f"{values.shape} instead.", param=name)
         values = values.reshape(-1)
     elif isinstance(values, (str, bytes)) or np.isscalar(values) or isinstance(values, numbers.Number):
         values = [values]
@@ -523,7 +524,8 @@ def _parse_list(values, name):
         it = iter(values)
     except TypeError:
         raise InvalidTypeError(
-            f"Expected {name} to be a number or a list of numbers, got {type(values).__name__} instead."
+            f"Expected {name} to be a number or a list of numbers, got {type(values).__name__} instead.",
+            param=name,
         ) from None
     try:
         n = len(values) if hasattr(values, "__len__") else None
@@ -533,9 +535,9 @@ def _parse_list(values, name):
     if out is None or len(out) > MAX_FILTERS:
         count = f"{n}" if n is not None else f"more than {MAX_FILTERS}"
         raise InvalidParameterError(
-            f"Expected {name} to hold at most {MAX_FILTERS} values, got {count} instead.")
+            f"Expected {name} to hold at most {MAX_FILTERS} values, got {count} instead.", param=name)
     if not out:
-        raise InvalidParameterError(f"Expected {name} to be a non-empty list of numbers, got {values!r} instead.")
+        raise InvalidParameterError(f"Expected {name} to be a non-empty list of numbers, got {values!r} instead.", param=name)
     return out
 
 
@@ -646,7 +648,7 @@ def gabor_bank(
     if len(freqs) * len(angles) > MAX_FILTERS:
         raise InvalidParameterError(
             f"Expected at most {MAX_FILTERS} filters (len(frequencies) * len(thetas)), got "
-            f"{len(freqs)} x {len(angles)} = {len(freqs) * len(angles)} instead.")
+            f"{len(freqs)} x {len(angles)} = {len(freqs) * len(angles)} instead.", param="frequencies")
     params = [GaborParams(f, t, bandwidth, sigma_x, sigma_y, n_stds, offset,
                           names={"frequency": f"frequencies[{i}]", "theta": f"thetas[{j}]"})
               for i, f in enumerate(freqs) for j, t in enumerate(angles)]

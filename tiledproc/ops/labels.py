@@ -41,13 +41,14 @@ def _parse(image, labels, channel_axis):
     ldtype = np.dtype(labels.dtype)
     if ldtype.kind not in "iu":
         hint = " (a mask: use labels.astype(np.uint8))" if ldtype == np.bool_ else ""
-        raise InvalidTypeError(f"Expected labels to have an integer dtype, got {ldtype} instead{hint}.")
+        raise InvalidTypeError(f"Expected labels to have an integer dtype, got {ldtype} instead{hint}.", param="labels")
     expected = tuple(s for k, s in enumerate(image.shape) if k != axis)
     if tuple(labels.shape) != expected:
         raise InvalidParameterError(
             f"Expected labels to have the image's shape without its channel axis, {expected}, "
             f"got {tuple(labels.shape)} instead (image shape {tuple(image.shape)}, "
-            f"channel_axis={channel_axis})."
+            f"channel_axis={channel_axis}).",
+            param="labels",
         )
     return image, labels, axis
 
@@ -318,7 +319,8 @@ def recolor_by_label(
         if not info.min <= background <= info.max:
             raise InvalidParameterError(
                 f"Expected background to be a label value of labels' dtype {labels.dtype} "
-                f"({info.min} to {info.max}), got {background} instead: no pixel could have it."
+                f"({info.min} to {info.max}), got {background} instead: no pixel could have it.",
+                param="background",
             )
     out_dtype = float_type(image.dtype)
     if not is_dask(image) and not is_dask(labels):

@@ -71,7 +71,8 @@ def _check_finite(palette: np.ndarray) -> None:
         row = int(np.flatnonzero(bad.any(axis=1))[0])
         raise InvalidParameterError(
             f"Expected palette to hold finite values, got {float(palette[row][bad[row]][0])!r} in colour "
-            f"{row} instead."
+            f"{row} instead.",
+            param="palette",
         )
 
 
@@ -81,28 +82,33 @@ def parse_palette(palette, channels: int):
     dtype = np.dtype(palette.dtype)
     if dtype.kind not in "biuf":
         raise InvalidTypeError(
-            f"Expected palette to have a boolean, integer or real floating dtype, got {dtype} instead."
+            f"Expected palette to have a boolean, integer or real floating dtype, got {dtype} instead.",
+            param="palette",
         )
     if palette.ndim != 2:
         raise InvalidParameterError(
             f"Expected palette to be a 2-D array of colours (n_colors, channels), got shape "
-            f"{tuple(palette.shape)} instead."
+            f"{tuple(palette.shape)} instead.",
+            param="palette",
         )
     if palette.shape[0] == 0:
         raise InvalidParameterError(
             f"Expected palette to hold at least one colour, got an empty palette of shape "
-            f"{tuple(palette.shape)} instead."
+            f"{tuple(palette.shape)} instead.",
+            param="palette",
         )
     if palette.shape[1] != channels:
         raise InvalidParameterError(
             f"Expected palette to have {channels} channels (the image's channel axis), "
-            f"got {palette.shape[1]} instead."
+            f"got {palette.shape[1]} instead.",
+            param="palette",
         )
     if palette.shape[0] > MAX_COLORS:
         raise InvalidParameterError(
             f"Expected palette to hold at most {MAX_COLORS} (2**20) colours, got {palette.shape[0]} "
             f"instead: its tables take about (32 C + 84) bytes per colour in every task that maps "
-            f"pixels to it."
+            f"pixels to it.",
+            param="palette",
         )
     if not is_dask(palette):
         palette = palette.astype(np.float64)
@@ -341,7 +347,8 @@ def _cut(sample, n_colors):
     if sample.shape[0] == 0:
         raise InvalidParameterError(
             "Expected image to have at least one pixel with finite values in every channel for a "
-            "median cut, got none."
+            "median cut, got none.",
+            param="image",
         )
     return median_cut(sample, n_colors)
 
@@ -418,28 +425,31 @@ def parse_median_cut(n_colors, refine, sample_size, n_pixels: int | None = None)
     ``n_colors`` against the pixels the cut works on."""
     n_colors = parse_int(n_colors, "n_colors")
     if n_colors < 1:
-        raise InvalidParameterError(f"Expected n_colors to be a positive integer, got {n_colors} instead.")
+        raise InvalidParameterError(f"Expected n_colors to be a positive integer, got {n_colors} instead.", param="n_colors")
     if n_colors > MAX_COLORS:
         raise InvalidParameterError(
             f"Expected n_colors to be at most {MAX_COLORS} (2**20), got {n_colors} instead: a palette's "
-            f"tables take about (32 C + 84) bytes per colour in every task that maps pixels to it."
+            f"tables take about (32 C + 84) bytes per colour in every task that maps pixels to it.",
+            param="n_colors",
         )
     refine = parse_int(refine, "refine")
     if refine < 0:
         raise InvalidParameterError(
-            f"Expected refine to be a number of Lloyd iterations >= 0, got {refine} instead.")
+            f"Expected refine to be a number of Lloyd iterations >= 0, got {refine} instead.", param="refine")
     if refine > MAX_REFINE:
         raise InvalidParameterError(
             f"Expected refine to be at most {MAX_REFINE} Lloyd iterations, got {refine} instead: each "
-            f"reads the whole image once more, and the palette settles in a few tens."
+            f"reads the whole image once more, and the palette settles in a few tens.",
+            param="refine",
         )
     sample_size = parse_int(sample_size, "sample_size")
     if sample_size < 1:
-        raise InvalidParameterError(f"Expected sample_size to be a positive integer, got {sample_size} instead.")
+        raise InvalidParameterError(f"Expected sample_size to be a positive integer, got {sample_size} instead.", param="sample_size")
     if sample_size > MAX_SAMPLE_SIZE:
         raise InvalidParameterError(
             f"Expected sample_size to be at most {MAX_SAMPLE_SIZE} (2**24) pixels, got {sample_size} "
-            f"instead: the sample is cut in one task, (8 C + 8) bytes per pixel."
+            f"instead: the sample is cut in one task, (8 C + 8) bytes per pixel.",
+            param="sample_size",
         )
     if n_pixels is not None and n_colors > min(n_pixels, sample_size):
         sampled = min(n_pixels, sample_size)
@@ -447,7 +457,8 @@ def parse_median_cut(n_colors, refine, sample_size, n_pixels: int | None = None)
                  else f"sample_size, of the image's {n_pixels}")
         raise InvalidParameterError(
             f"Expected n_colors to be at most the number of pixels the median cut works on, {sampled} "
-            f"({which}), got {n_colors} instead: the cut makes at most one colour per pixel."
+            f"({which}), got {n_colors} instead: the cut makes at most one colour per pixel.",
+            param="n_colors",
         )
     return n_colors, refine, sample_size
 

@@ -466,8 +466,7 @@ def step_key(given, roles, error: Exception) -> str | None:
     if key:
         return key
     param = getattr(error, "param", None)
-    if param is None:  # FALLBACK-UNTIL-OPS-SET-PARAM
-        text = str(error)
-        return next((k for k in given if f"Expected {k} " in text), None)
+    if param is None:
+        return None
     param = ARRAY_PARAMS.get(param, param)
     return param if param in given or param in roles else None
