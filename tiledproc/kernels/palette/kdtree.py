@@ -8,6 +8,8 @@ argmin and every tied colour survive.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -20,8 +22,37 @@ ABS = 1e-290
 LEAF = 4
 
 
+class Tree(NamedTuple):
+    """A palette's k-d tree. Nodes split their colours at the median of their widest channel;
+    node 0 is the root, a leaf holds at most ``LEAF`` colours (or one colour, repeated)."""
+
+    #: (n, C) float64: the palette, in its own order
+    colours: np.ndarray
+    #: (n,) int64: the palette index of each colour in tree order
+    perm: np.ndarray
+    #: (n, C) float64: the colours in tree order
+    pts: np.ndarray
+    #: (nodes, C) float64: the bounding box of each node's colours
+    lo: np.ndarray
+    hi: np.ndarray
+    #: (nodes,) int64: the node's colours are pts[start:end]
+    start: np.ndarray
+    end: np.ndarray
+    #: (nodes,) int64: children, -1 for a leaf
+    left: np.ndarray
+    right: np.ndarray
+    #: (nodes,) int64 and float64: the split channel and value of inner nodes
+    dim: np.ndarray
+    split: np.ndarray
+
+
+def build_tree(palette: np.ndarray, leaf: int = LEAF) -> Tree:
+    """The k-d tree of a float64 (n, C) palette (C-contiguous)."""
+    return Tree(palette, *_build_tree(palette, leaf))
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
-def build_tree(palette, leaf):
+def _build_tree(palette, leaf):
     n, C = palette.shape
     maxn = 2 * ((n + leaf - 1) // leaf) * 2 + 1
     perm = np.arange(n)
@@ -98,11 +129,14 @@ def keep(lb, ub):
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def candidates(blo, bhi, pts, nlo, nhi, start, end, left, right, dim, split, cand, cand_lb, stack, cap):
-    """Palette points (tree order) that may be nearest to some point of the box [blo, bhi].
+def candidates(tree, blo, bhi, cand, cand_lb, stack, cap):
+    """Palette points (tree order) that may be nearest to some point of the box [blo, bhi]:
+    cand[:m], their smallest distances to the box in cand_lb (``stack``: the traversal's).
 
-    Returns their number, or -1 when there are more than ``cap``.
+    Returns their number m, or -1 when there are more than ``cap``.
     """
+    pts, nlo, nhi, left, right = tree.pts, tree.lo, tree.hi, tree.left, tree.right
+    start, end, dim, split = tree.start, tree.end, tree.dim, tree.split
     C = blo.shape[0]
     ub = np.inf
     m = 0
@@ -194,21 +228,22 @@ def filter_cands(cand, m, pts, blo, bhi, dst):
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def point_nn(X, t, guess, palette, perm, pts, nlo, nhi, start, end, left, right, dim, split,
-              stack, ops, res, reg1):
+def point_nn(X, t, guess, tree, plan, stack, reg1):
     """Exact nearest colour of the finite point X[:, t] by a k-d tree search.
 
     ``guess`` (a palette index, or -1) seeds the best distance (the previous pixel's
     colour is usually close); nodes are only skipped when their smallest possible
     distance exceeds the best by the pruning margin, so ties are all seen and the
-    lowest index wins.
+    lowest index wins. ``stack`` and ``reg1`` (the plan's registers) are scratch.
     """
+    palette, perm, pts, nlo, nhi = tree.colours, tree.perm, tree.pts, tree.lo, tree.hi
+    start, end, left, right, dim, split = tree.start, tree.end, tree.left, tree.right, tree.dim, tree.split
     C = X.shape[0]
     n = palette.shape[0]
     best = np.inf
     bk = n
     if guess >= 0:
-        best = point_dist(X, t, palette[guess], ops, res, reg1)
+        best = point_dist(X, t, palette[guess], plan, reg1)
         bk = guess
     sp = 1
     stack[0] = 0
@@ -229,7 +264,7 @@ def point_nn(X, t, guess, palette, perm, pts, nlo, nhi, start, end, left, right,
         if left[node] < 0:
             for j in range(start[node], end[node]):
                 k = perm[j]
-                d = point_dist(X, t, pts[j], ops, res, reg1)
+                d = point_dist(X, t, pts[j], plan, reg1)
                 if d < best or (d == best and k < bk):
                     best = d
                     bk = k

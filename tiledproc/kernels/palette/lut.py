@@ -94,7 +94,7 @@ def _lut_store(lut, keys, values):
         lut[keys[i]] = values[i]
 
 
-def nearest_lut(img, prepared, bits, cap, scan_min, parts_min):
+def nearest_lut(img, prepared, bits, lim):
     """Nearest colour of every pixel of an integer block through the palette's answer cache
     of its colour space (``bits`` per channel): an int32 (H, W) array."""
     C, H, W = img.shape
@@ -111,14 +111,14 @@ def nearest_lut(img, prepared, bits, cap, scan_min, parts_min):
         for c in range(C):
             X[c] = ((keys >> (bits * (C - 1 - c))) & mask).astype(np.float64)
         values = np.empty(nm, dtype=np.int32)
-        solve_runs(X, np.arange(nm, dtype=np.int64), values, prepared, cap, scan_min, parts_min)
+        solve_runs(X, np.arange(nm, dtype=np.int64), values, prepared, lim)
         _lut_store(lut, keys, values)
     if unknown and _lut_pass(img, bits, lut, out, misses, True)[1]:
         # colours another thread marked pending and has not stored yet: solve them here
         rest = np.flatnonzero(out < 0)
         X = np.ascontiguousarray(img.reshape(C, -1)[:, rest], dtype=np.float64)
         values = np.empty(rest.size, dtype=np.int32)
-        solve_runs(X, np.arange(rest.size, dtype=np.int64), values, prepared, cap, scan_min, parts_min)
+        solve_runs(X, np.arange(rest.size, dtype=np.int64), values, prepared, lim)
         out[rest] = values
     return out.reshape(H, W)
 
@@ -170,7 +170,7 @@ def _distinct(img, shift, table_key, table_slot, inv, ukeys, limit):
     return U
 
 
-def nearest_distinct(img, prepared, shift, cap, scan_min, parts_min):
+def nearest_distinct(img, prepared, shift, lim):
     """Nearest colour of every pixel of an integer block through its distinct colours: an
     int32 (H, W) array, or None when they are more than a quarter of the pixels."""
     C, H, W = img.shape
@@ -194,5 +194,5 @@ def nearest_distinct(img, prepared, shift, cap, scan_min, parts_min):
     for c in range(C):
         X[c] = ((ukeys[order] >> np.uint64(shift * (C - 1 - c))) & mask).astype(np.float64)
     res_u = np.empty(U, dtype=np.int32)
-    solve_runs(X, order.astype(np.int64), res_u, prepared, cap, scan_min, parts_min)
+    solve_runs(X, order.astype(np.int64), res_u, prepared, lim)
     return res_u[inv].reshape(H, W)

@@ -10,7 +10,7 @@ from numba import njit
 from .kdtree import LEAF, build_tree
 from .lut import AnswerCaches, dedup_shift, lut_bits, nearest_distinct, nearest_lut
 from .plan import HUGE, brute_point, sum_plan
-from .solve import UNIQUE_TILE, solve
+from .solve import UNIQUE_TILE, Limits, Work, make_work, solve
 
 #: pixels per tile (rows, columns); candidates of a tile beyond which its pixels are searched
 #: one by one; fewest candidates for the sorted scan; for cutting the box in 2**C parts (twice).
@@ -30,7 +30,8 @@ class PreparedPalette:
         self.palette = palette
         self.n, self.channels = palette.shape
         self.tree = build_tree(palette, LEAF)
-        self.ops, self.result, self.nregs = sum_plan(self.channels)
+        self.plan = sum_plan(self.channels)
+        self.ops, self.result, self.nregs = self.plan
         self.huge = bool(np.abs(palette).max() >= HUGE) if palette.size else False
         self.caches = AnswerCaches()
 
@@ -42,17 +43,9 @@ class PreparedPalette:
         (see :class:`AnswerCaches`)."""
         return self.caches.get(size)
 
-    def work(self, points: int):
-        """Scratch arrays for :func:`solve` on up to ``points`` points."""
-        n, C, T = self.n, self.channels, points
-        return (np.empty((self.nregs, T)), np.empty(T), np.empty(T, dtype=np.int64), np.empty(C),
-                np.empty(C), np.empty(n, dtype=np.int64), np.empty(n),
-                np.empty(self.tree[6].shape[0] + 2, dtype=np.int64), np.empty(n), np.empty((n, C)),
-                np.empty(n, dtype=np.int64), np.empty(self.nregs), self.palette,
-                np.empty(n, dtype=np.int64), np.empty(C), np.empty(C), np.empty((C, T)),
-                np.empty(T, dtype=np.int64), np.empty(T, dtype=np.int64),
-                np.empty((1 << min(C, 4)) + 1, dtype=np.int64), np.empty(n, dtype=np.int64),
-                np.empty(C), np.empty(C), np.empty((1 << min(C, 4)) + 1, dtype=np.int64))
+    def work(self, points: int) -> Work:
+        """Scratch arrays for :func:`~.solve.solve` on up to ``points`` points."""
+        return make_work(self.tree, self.plan, points)
 
 
 def prepare_palette(palette: np.ndarray) -> PreparedPalette:
@@ -67,28 +60,29 @@ def nearest_block(img: np.ndarray, prepared: PreparedPalette, *, tile=TILE, cap=
     uint8, uint16, float32 or float64.
     """
     C, H, W = img.shape
+    lim = Limits(cap, scan_min, parts_min)
     out = np.empty(H * W, dtype=np.int32)
     if H * W == 0 or prepared.n == 1:
         out[:] = 0
         return out.reshape(H, W)
     bits = lut_bits(img.dtype, C) if dedup else 0
     if bits:
-        return nearest_lut(img, prepared, bits, cap, scan_min, parts_min)
+        return nearest_lut(img, prepared, bits, lim)
     shift = dedup_shift(img.dtype, C) if dedup else 0
     if shift and H * W >= 4 * UNIQUE_TILE:
-        got = nearest_distinct(img, prepared, shift, cap, scan_min, parts_min)
+        got = nearest_distinct(img, prepared, shift, lim)
         if got is not None:
             return got
     T = tile[0] * tile[1]
     X = np.empty((C, T))
     pos = np.empty(T, dtype=np.int64)
-    _nearest_tiles(img, out, tile[0], tile[1], prepared.huge, prepared.tree, prepared.ops,
-                   prepared.result, cap, scan_min, parts_min, X, pos, prepared.work(T))
+    _nearest_tiles(img, out, tile[0], tile[1], prepared.huge, prepared.tree, prepared.plan, lim, X, pos,
+                   prepared.work(T))
     return out.reshape(H, W)
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def _gather(img, y0, y1, x0, x1, X, pos, out, check_huge, ops, res, reg, palette):
+def _gather(img, y0, y1, x0, x1, X, pos, out, check_huge, plan, reg, palette):
     """Copy the finite pixels of img[:, y0:y1, x0:x1] into X as float64 (their flat index in
     pos); non-finite pixels get 0, pixels that could overflow are compared with every colour.
     Returns the number of points copied."""
@@ -107,7 +101,7 @@ def _gather(img, y0, y1, x0, x1, X, pos, out, check_huge, ops, res, reg, palette
             if z != 0.0:  # inf or NaN in some channel: every distance is inf or NaN -> index 0
                 out[y * W + x] = 0
             elif check_huge or mx >= HUGE:
-                out[y * W + x] = brute_point(ops, res, X, npts, palette, reg)
+                out[y * W + x] = brute_point(plan, X, npts, palette, reg)
             else:
                 pos[npts] = y * W + x
                 npts += 1
@@ -115,15 +109,13 @@ def _gather(img, y0, y1, x0, x1, X, pos, out, check_huge, ops, res, reg, palette
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def _nearest_tiles(img, out, ty_, tx_, check_huge, tree, ops, res, cap, scan_min, parts_min, X, pos,
-                   work):
+def _nearest_tiles(img, out, ty_, tx_, check_huge, tree, plan, lim, X, pos, w):
+    """Every pixel of img in tiles of ty_ x tx_ (X, pos: scratch for a tile's points)."""
     C, H, W = img.shape
-    reg = work[0]
-    palette = work[12]
     for y0 in range(0, H, ty_):
         y1 = min(y0 + ty_, H)
         for x0 in range(0, W, tx_):
             x1 = min(x0 + tx_, W)
-            npts = _gather(img, y0, y1, x0, x1, X, pos, out, check_huge, ops, res, reg, palette)
+            npts = _gather(img, y0, y1, x0, x1, X, pos, out, check_huge, plan, w.reg, tree.colours)
             if npts:
-                solve(X, 0, npts, pos, out, tree, ops, res, work, cap, scan_min, parts_min)
+                solve(X, 0, npts, pos, out, tree, plan, w, lim)

@@ -8,6 +8,8 @@ docstring). Below 8 channels that order is plain left to right.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -17,10 +19,21 @@ NONE = np.iinfo(np.int64).min
 HUGE = 1e150
 
 
-def sum_plan(channels: int) -> tuple[np.ndarray, int, int]:
+class Plan(NamedTuple):
+    """numpy's summation of the squared differences of ``C`` channels (see :func:`sum_plan`)."""
+
+    #: (m, 3) int64 additions ``reg[dst] = a + b``
+    ops: np.ndarray
+    #: the register that ends up with the sum
+    result: int
+    #: registers the additions use
+    nregs: int
+
+
+def sum_plan(channels: int) -> Plan:
     """numpy's pairwise summation of ``channels`` terms as a list of additions.
 
-    Returns ``(ops, result, nregs)``: ``ops`` is an ``(m, 3)`` int64 array of
+    Returns a :class:`Plan` ``(ops, result, nregs)``: ``ops`` is an ``(m, 3)`` int64 array of
     ``(dst, a, b)`` meaning ``reg[dst] = a + b``, where an operand ``>= 0`` is
     a register and ``< 0`` is the squared difference of channel ``-1 - a``
     (``b == NONE``: a plain copy of ``a``); the sum ends in register ``result``.
@@ -70,7 +83,7 @@ def sum_plan(channels: int) -> tuple[np.ndarray, int, int]:
         ops.append((nregs, result, NONE))
         result = nregs
         nregs += 1
-    return np.array(ops, dtype=np.int64).reshape(-1, 3), result, nregs
+    return Plan(np.array(ops, dtype=np.int64).reshape(-1, 3), result, nregs)
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
@@ -139,8 +152,8 @@ def _plan_point(ops, X, t, p, reg1):
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def point_dist(X, t, p, ops, res, reg1):
-    """The reference distance of the point X[:, t] to the colour p."""
+def point_dist(X, t, p, plan, reg1):
+    """The reference distance of the point X[:, t] to the colour p (``reg1``: the plan's registers)."""
     C = X.shape[0]
     if C < 8:
         w = X[0, t] - p[0]
@@ -149,19 +162,19 @@ def point_dist(X, t, p, ops, res, reg1):
             w = X[c, t] - p[c]
             d += w * w
         return d
-    _plan_point(ops, X, t, p, reg1)
-    return reg1[res]
+    _plan_point(plan.ops, X, t, p, reg1)
+    return reg1[plan.result]
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def brute_point(ops, res, X, t, palette, reg):
+def brute_point(plan, X, t, palette, reg):
     """np.argmin of the reference distances of the point X[:, t] to every colour (first NaN, or
     first minimum), for points whose squares may overflow."""
     best = 0.0
     bidx = 0
     for k in range(palette.shape[0]):
-        plan_vec(ops, X, palette[k], reg, t, t + 1)
-        d = reg[res, t]
+        plan_vec(plan.ops, X, palette[k], reg, t, t + 1)
+        d = reg[plan.result, t]
         if k == 0:
             best = d
             if d != d:

@@ -45,8 +45,9 @@ def _sort_by_key(key, val, m):
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def scan(X, s, e, pos, out, perm, pts, cand, crad_tmp, m, blo, bhi, crad, ccol, ck):
-    """Points X[:, s:e] against m candidates (C < 8, sums left to right).
+def scan(X, s, e, pos, out, tree, cand, m, blo, bhi, w):
+    """Points X[:, s:e] against the m candidates cand[:m] of the box [blo, bhi] (C < 8, sums left
+    to right); out[pos[t]] = index. Scratch: ``w`` (a :class:`~.solve.Work`).
 
     The candidates are sorted by their distance r from the box centre; a point at
     distance rv from the centre is at least r - rv from a colour, so it scans them
@@ -54,6 +55,8 @@ def scan(X, s, e, pos, out, perm, pts, cand, crad_tmp, m, blo, bhi, crad, ccol, 
     (with margins for rounding; ties: lowest index). Measured faster than scanning
     outwards from r = rv in both directions, seeded or not.
     """
+    perm, pts = tree.perm, tree.pts
+    crad_tmp, crad, ccol, ck = w.cand_lb, w.crad, w.ccol, w.ck
     C = X.shape[0]
     for q in range(m):
         j = cand[q]
@@ -160,10 +163,11 @@ def _part_box(o, C, blo, bhi, oblo, obhi):
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def _scan_parts(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck, cand2, crad_tmp,
-                oblo, obhi, Xtmp, ptmp, code, counts):
+def _scan_parts(X, s, e, pos, out, tree, cand, m, blo, bhi, w):
     """scan after cutting the box in 2**C parts at its centre: each part keeps the candidates
     that may be nearest in it, and its points scan those, from the part's centre."""
+    pts, Xtmp, ptmp, code = tree.pts, w.Xtmp, w.ptmp, w.code
+    cand2, oblo, obhi, counts = w.part_cand1, w.part_lo1, w.part_hi1, w.part_end1
     P = _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts)
     start = s
     for o in range(P):
@@ -171,14 +175,15 @@ def _scan_parts(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck,
         if stop > start:
             _part_box(o, X.shape[0], blo, bhi, oblo, obhi)
             m2 = filter_cands(cand, m, pts, oblo, obhi, cand2)
-            scan(X, start, stop, pos, out, perm, pts, cand2, crad_tmp, m2, oblo, obhi, crad, ccol, ck)
+            scan(X, start, stop, pos, out, tree, cand2, m2, oblo, obhi, w)
         start = stop
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def scan_parts2(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck, cand2, crad_tmp,
-                oblo, obhi, Xtmp, ptmp, code, counts, cand3, oblo1, obhi1, counts1, parts_min):
+def scan_parts2(X, s, e, pos, out, tree, cand, m, blo, bhi, w, parts_min):
     """_scan_parts one level up: parts that still have many candidates are cut again."""
+    pts, Xtmp, ptmp, code = tree.pts, w.Xtmp, w.ptmp, w.code
+    cand2, oblo, obhi, counts = w.part_cand0, w.part_lo0, w.part_hi0, w.part_end0
     P = _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts)
     start = s
     for o in range(P):
@@ -187,9 +192,7 @@ def scan_parts2(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck,
             _part_box(o, X.shape[0], blo, bhi, oblo, obhi)
             m2 = filter_cands(cand, m, pts, oblo, obhi, cand2)
             if m2 > parts_min and stop - start > 16:
-                _scan_parts(X, start, stop, pos, out, perm, pts, cand2, m2, oblo, obhi, crad, ccol, ck,
-                            cand3, crad_tmp, oblo1, obhi1, Xtmp, ptmp, code, counts1)
+                _scan_parts(X, start, stop, pos, out, tree, cand2, m2, oblo, obhi, w)
             else:
-                scan(X, start, stop, pos, out, perm, pts, cand2, crad_tmp, m2, oblo, obhi, crad, ccol,
-                      ck)
+                scan(X, start, stop, pos, out, tree, cand2, m2, oblo, obhi, w)
         start = stop

@@ -5,6 +5,8 @@ comparison by the number of candidates of the points' bounding box.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -16,21 +18,88 @@ from .scan import scan, scan_parts2
 UNIQUE_TILE = 64
 
 
+class Limits(NamedTuple):
+    """When :func:`solve` switches search (see ``CAP``, ``SCAN_MIN``, ``PARTS_MIN`` in .nearest)."""
+
+    #: most candidates of a set of points; beyond, each point is searched in the tree
+    cap: int
+    #: fewest candidates for the sorted scan (below 8 channels)
+    scan_min: int
+    #: fewest candidates for cutting the box in parts (up to 4 channels)
+    parts_min: int
+
+
+class Work(NamedTuple):
+    """Scratch arrays of :func:`solve` on up to T points, for n colours of C channels."""
+
+    #: (nregs, T): the plan's registers, a column per point; (nregs,): those of one point
+    reg: np.ndarray
+    reg1: np.ndarray
+    #: (T,) float64 and int64: best distance and index of each point (vectorised comparison)
+    best: np.ndarray
+    bidx: np.ndarray
+    #: (C,): the points' bounding box
+    blo: np.ndarray
+    bhi: np.ndarray
+    #: (n,) int64 and float64: the box's candidates (tree order) and their distance to the box,
+    #: which the sorted scan then uses for its sort keys
+    cand: np.ndarray
+    cand_lb: np.ndarray
+    #: (tree nodes + 2,) int64: the tree traversals' stack
+    stack: np.ndarray
+    #: (n,), (n, C), (n,) int64: the sorted scan's candidates: distance from the box centre,
+    #: colour, palette index
+    crad: np.ndarray
+    ccol: np.ndarray
+    ck: np.ndarray
+    #: the box parts, each level of cuts: candidates (n,) int64, part box (C,), end offset of
+    #: each part (2**C + 1,) int64
+    part_cand0: np.ndarray
+    part_lo0: np.ndarray
+    part_hi0: np.ndarray
+    part_end0: np.ndarray
+    part_cand1: np.ndarray
+    part_lo1: np.ndarray
+    part_hi1: np.ndarray
+    part_end1: np.ndarray
+    #: (C, T), (T,) int64, (T,) int64: the points regrouped by part, their positions, their part
+    Xtmp: np.ndarray
+    ptmp: np.ndarray
+    code: np.ndarray
+
+
+def make_work(tree, plan, points: int) -> Work:
+    """Scratch for :func:`solve` on up to ``points`` points of the palette of ``tree``."""
+    n, C = tree.pts.shape
+    T = points
+    P = (1 << min(C, 4)) + 1
+    i64 = np.int64
+    return Work(reg=np.empty((plan.nregs, T)), reg1=np.empty(plan.nregs),
+                best=np.empty(T), bidx=np.empty(T, dtype=i64), blo=np.empty(C), bhi=np.empty(C),
+                cand=np.empty(n, dtype=i64), cand_lb=np.empty(n), stack=np.empty(tree.left.shape[0] + 2, dtype=i64),
+                crad=np.empty(n), ccol=np.empty((n, C)), ck=np.empty(n, dtype=i64),
+                part_cand0=np.empty(n, dtype=i64), part_lo0=np.empty(C), part_hi0=np.empty(C),
+                part_end0=np.empty(P, dtype=i64),
+                part_cand1=np.empty(n, dtype=i64), part_lo1=np.empty(C), part_hi1=np.empty(C),
+                part_end1=np.empty(P, dtype=i64),
+                Xtmp=np.empty((C, T)), ptmp=np.empty(T, dtype=i64), code=np.empty(T, dtype=i64))
+
+
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def solve(X, s, e, pos, out, tree, ops, res, work, cap, scan_min, parts_min):
+def solve(X, s, e, pos, out, tree, plan, w, lim):
     """Nearest colour of the points X[:, s:e] (finite, below the overflow bound); out[pos[t]] = index.
 
     The points' bounding box gives the candidate colours (k-d tree). Below 8
-    channels, with more than ``scan_min`` candidates, each point scans them by
+    channels, with more than ``lim.scan_min`` candidates, each point scans them by
     increasing distance from the box centre and stops at the first that cannot be
     nearer (triangle inequality); otherwise every point is compared with every
-    candidate in vectorised loops. With more than ``cap`` candidates (a noisy
+    candidate in vectorised loops. With more than ``lim.cap`` candidates (a noisy
     tile, a large palette), or a single point, each point is searched in the k-d
-    tree, starting from its predecessor's colour.
+    tree, starting from its predecessor's colour. With more than ``lim.parts_min`` (and
+    at most 4 channels), the box is cut in parts first (:func:`~.scan.scan_parts2`).
     """
-    perm, pts, nlo, nhi, start, end, left, right, dim, split = tree
-    (reg, best, bidx, blo, bhi, cand, cand_lb, stack, crad, ccol, ck, reg1, palette,
-     cand2, oblo, obhi, Xtmp, ptmp, code, counts, cand3, oblo1, obhi1, counts1) = work
+    perm, pts = tree.perm, tree.pts
+    blo, bhi, cand = w.blo, w.bhi, w.cand
     C = X.shape[0]
     n = pts.shape[0]
     m = -1
@@ -44,30 +113,28 @@ def solve(X, s, e, pos, out, tree, ops, res, work, cap, scan_min, parts_min):
                 hi = max(hi, v)
             blo[c] = lo
             bhi[c] = hi
-        m = candidates(blo, bhi, pts, nlo, nhi, start, end, left, right, dim, split, cand, cand_lb,
-                        stack, cap)
+        m = candidates(tree, blo, bhi, cand, w.cand_lb, w.stack, lim.cap)
     if m < 0:  # each point on its own
         guess = -1
         for t in range(s, e):
-            guess = point_nn(X, t, guess, palette, perm, pts, nlo, nhi, start, end, left, right,
-                              dim, split, stack, ops, res, reg1)
+            guess = point_nn(X, t, guess, tree, plan, w.stack, w.reg1)
             out[pos[t]] = guess
         return
-    if C <= 4 and m > parts_min:
-        scan_parts2(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, crad, ccol, ck, cand2, cand_lb,
-                     oblo, obhi, Xtmp, ptmp, code, counts, cand3, oblo1, obhi1, counts1, parts_min)
+    if C <= 4 and m > lim.parts_min:
+        scan_parts2(X, s, e, pos, out, tree, cand, m, blo, bhi, w, lim.parts_min)
         return
-    if C < 8 and m > scan_min:
-        scan(X, s, e, pos, out, perm, pts, cand, cand_lb, m, blo, bhi, crad, ccol, ck)
+    if C < 8 and m > lim.scan_min:
+        scan(X, s, e, pos, out, tree, cand, m, blo, bhi, w)
         return
+    best, bidx, reg = w.best, w.bidx, w.reg
     for t in range(s, e):
         best[t] = np.inf
         bidx[t] = n
-    rb = reg[res]
+    rb = reg[plan.result]
     for q in range(m):
         j = cand[q]
         k = perm[j]
-        plan_vec(ops, X, pts[j], reg, s, e)
+        plan_vec(plan.ops, X, pts[j], reg, s, e)
         for t in range(s, e):
             d = rb[t]
             if d < best[t] or (d == best[t] and k < bidx[t]):
@@ -78,14 +145,13 @@ def solve(X, s, e, pos, out, tree, ops, res, work, cap, scan_min, parts_min):
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def _runs(X, pos, out, tree, ops, res, work, cap, scan_min, parts_min, run):
+def _runs(X, pos, out, tree, plan, w, lim, run):
     U = X.shape[1]
     for s in range(0, U, run):
         e = min(s + run, U)
-        solve(X[:, s:e], 0, e - s, pos[s:e], out, tree, ops, res, work, cap, scan_min, parts_min)
+        solve(X[:, s:e], 0, e - s, pos[s:e], out, tree, plan, w, lim)
 
 
-def solve_runs(X, pos, out, prepared, cap, scan_min, parts_min):
+def solve_runs(X, pos, out, prepared, lim: Limits):
     """Nearest colour of the points X (C, U) taken ``UNIQUE_TILE`` at a time; out[pos[t]] = index."""
-    _runs(X, pos, out, prepared.tree, prepared.ops, prepared.result, prepared.work(UNIQUE_TILE),
-          cap, scan_min, parts_min, UNIQUE_TILE)
+    _runs(X, pos, out, prepared.tree, prepared.plan, prepared.work(UNIQUE_TILE), lim, UNIQUE_TILE)
