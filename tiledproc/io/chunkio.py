@@ -1,9 +1,13 @@
 """Direct chunk reads and writes for local Zarr v3 arrays.
 
-zarr-python's array API costs several milliseconds of Python and event-loop
-work per chunk on top of the codec and the file I/O, and serialises the
-dask threads on its event loop: on this project's benchmark that overhead
-was larger than the whole computation. For the layouts tiledproc writes
+zarr-python's array API adds Python and event-loop work per chunk on top of
+the codec and the file I/O: reading a 1024^2 Blosc-LZ4 chunk takes 1.5-1.9 ms
+here against 2.4-5.1 ms through ``z[chunk]`` on two threads, and
+``da.from_zarr`` takes 1.8-2.3x as long as this module's reader inside dask
+graphs (``scripts/bench.py architecture``). Writing is about as fast either
+way (zarr 0.98-1.18x); the writer is ours for what it adds: a chunk is never
+half-written (temporary name, then rename) and the write returns the size and
+CRC-32 that the completion record keeps. For the layouts tiledproc writes
 (local store, regular chunks, no sharding, ``bytes`` serializer followed by
 at most one blosc/zstd/gzip compressor) a chunk is simply a file
 ``c/i/j/k`` holding the compressed little- or big-endian C-order bytes of
