@@ -192,3 +192,29 @@ def test_no_arguments_prints_the_help(capsys):
         main([])
     assert e.value.code == 0
     assert "Commands:" in capsys.readouterr().out
+
+
+def test_threads_follow_the_cpus_the_process_may_use(tmp_path):
+    """Under an affinity of one CPU (as SLURM and PBS pin jobs) the default is one thread;
+    --threads and dask's num_workers config choose explicitly, and the summary says so."""
+    import os
+    import subprocess
+    import sys
+
+    scene = tp.save_raster(np.random.default_rng(0).normal(size=(1, 64, 64)), tmp_path / "s.zarr")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env.pop("DASK_NUM_WORKERS", None)
+
+    def summary(*extra, env=env, cpus=None):
+        out = tmp_path / f"m{len(os.listdir(tmp_path))}.zarr"
+        r = subprocess.run([sys.executable, "-m", "tiledproc", "window-stats", str(scene), "--size", "3",
+                            "--mean", str(out), "--progress", "off", *extra], env=env, capture_output=True,
+                           text=True, preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    assert "local threads (1 worker)" in summary(cpus={0})
+    assert "local threads (3 workers)" in summary("--threads", "3", cpus={0})
+    assert "local threads (2 workers)" in summary(env=dict(env, DASK_NUM_WORKERS="2"), cpus={0})
+    with pytest.raises(ValueError, match="threads"):
+        tp.save_raster(np.zeros((4, 4)), tmp_path / "x.zarr", threads=0)

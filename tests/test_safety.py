@@ -634,3 +634,34 @@ def test_pyramid_only_on_own_complete_outputs(tmp_path, scene):
     assert snapshot(foreign) == before
     part = interrupted(scene, tmp_path / "part.zarr")
     user_error(["pyramid", part, "--levels", "2"], "incomplete")
+
+
+# ------------------------------------------------- a URL is never a local path
+
+
+@pytest.mark.parametrize("args", [
+    ["synth", "s3://bucket/scene.zarr", "--shape", "1,10,10"],
+    ["window-stats", "{scene}", "--size", "3", "--mean", "gs://bucket/m.zarr"],
+    ["window-stats", "s3://bucket/in.zarr", "--size", "3", "--mean", "m.zarr"],
+    ["info", "https://example.org/x.zarr"],
+    ["ingest", "https://example.org/a.tif", "a.zarr"],
+    ["preview", "{scene}", "s3://bucket/p.png"],
+    ["verify", "az://container/x.zarr"],
+    ["pyramid", "memory://x.zarr"],
+], ids=["synth", "op-output", "op-input", "info", "ingest", "preview", "verify", "pyramid"])
+def test_urls_are_refused_never_made_into_local_directories(tmp_path, scene, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    user_error([a.format(scene=scene) for a in args], "is a URL", "local")
+    assert sorted(os.listdir(tmp_path)) == before  # no 's3:' directory appeared
+
+
+def test_urls_are_refused_in_python(tmp_path):
+    from tiledproc.errors import UnsupportedStoreError
+
+    for call in (lambda: tp.save_raster(np.zeros((4, 4)), "s3://bucket/x.zarr"),
+                 lambda: tp.open_raster("gs://bucket/x.zarr"),
+                 lambda: tp.save_raster(np.zeros((4, 4)), tmp_path / "ok.zarr", inputs=["https://x/y.zarr"])):
+        with pytest.raises(UnsupportedStoreError, match="is a URL"):
+            call()
+    assert os.listdir(tmp_path) == [] and not Path("s3:").exists()

@@ -27,6 +27,7 @@ __all__ = [
     "StorageError",
     "CorruptChunkError",
     "ResourceLimitError",
+    "UnsupportedStoreError",
     "TiledprocWarning",
 ]
 
@@ -142,6 +143,10 @@ class CorruptChunkError(TiledprocError, ValueError):
 class ResourceLimitError(TiledprocError, ValueError):
     """A raster, chunk or output too large for this machine or its target,
     refused before any work; the message states the size and the limit."""
+
+
+class UnsupportedStoreError(TiledprocError, ValueError):
+    """A store tiledproc cannot use yet, such as a URL of object storage."""
 
 
 class TiledprocWarning(UserWarning):

@@ -26,12 +26,26 @@ from collections.abc import Sequence
 
 from .errors import ResourceLimitError
 
-__all__ = ["MAX_CHUNKS", "MAX_ELEMENTS", "WORK_BYTES_PER_PIXEL", "memory_bytes", "check_raster_size",
-           "check_chunk_size"]
+__all__ = ["MAX_CHUNKS", "MAX_ELEMENTS", "WORK_BYTES_PER_PIXEL", "memory_bytes", "default_workers",
+           "check_raster_size", "check_chunk_size"]
 
 MAX_CHUNKS = 1_000_000
 MAX_ELEMENTS = 2**50
 WORK_BYTES_PER_PIXEL = 48
+
+
+def default_workers() -> int:
+    """Local workers when none are asked for: dask's ``num_workers`` config if set,
+    else the CPUs this process may use (its affinity and cgroup quota, as
+    ``dask.system.cpu_count`` reads them: a SLURM or PBS job pinned to 4 cores
+    gets 4, ``taskset -c 0`` gets 1)."""
+    import dask
+    import dask.system
+
+    configured = dask.config.get("num_workers", None)
+    if isinstance(configured, int) and not isinstance(configured, bool) and configured >= 1:
+        return configured
+    return max(1, dask.system.cpu_count())
 
 
 def memory_bytes() -> int:
@@ -78,7 +92,7 @@ def check_raster_size(shape: Sequence[int], chunks: Sequence[int], itemsize: int
 def check_chunk_size(chunks: Sequence[int], what: str, workers: int | None = None) -> None:
     """Refuse chunks so large that the workers could not hold them while working."""
     pixels = math.prod(int(c) for c in chunks)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     need = pixels * WORK_BYTES_PER_PIXEL * workers
     limit = 0.8 * memory_bytes()
     if need > limit:

@@ -24,9 +24,10 @@ log = logging.getLogger("tiledproc")
 @options.codec
 @options.scheduler
 @options.progress
+@options.threads
 @options.no_space_check
 @click.option("--series", type=click.IntRange(0), default=0, help="Image series of the TIFF (default 0).")
-def ingest(src, dst, chunks, overwrite, resume, codec, scheduler, progress, space_check, series):
+def ingest(src, dst, chunks, overwrite, resume, codec, scheduler, progress, threads, space_check, series):
     """Convert the TIFF SRC to the Zarr store DST, region by region.
 
     (y, x) becomes (1, y, x), (y, x, samples) becomes (samples, y, x).
@@ -35,6 +36,6 @@ def ingest(src, dst, chunks, overwrite, resume, codec, scheduler, progress, spac
     start = time.perf_counter()
     path = ingest_tiff(src, dst, chunks=chunks, overwrite=bool(overwrite), resume=resume,
                        codec=codec or DEFAULT_CODEC, series=series,
-                       scheduler=parse_scheduler(scheduler), progress=progress or "auto",
+                       scheduler=parse_scheduler(scheduler, workers=threads), progress=progress or "auto",
                        space_check=space_check)
     click.echo(f"ingested {src} -> {path} in {time.perf_counter() - start:.2f} s")

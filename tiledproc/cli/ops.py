@@ -75,7 +75,7 @@ def _as_options(e: ConfigError, step: str) -> ConfigError:
 def _make_command(op: Operation):
     outs = ", ".join(f"--{o.replace('_', '-')} PATH" for o in op.outputs)
 
-    def command(input_path, chunks, overwrite, resume, scheduler, cluster, progress, codec, pyramid,
+    def command(input_path, chunks, overwrite, resume, scheduler, threads, cluster, progress, codec, pyramid,
                 allow_incomplete, space_check, **kw):
         extra_inputs = {role: kw.pop(role) for role in op.inputs if role != "input"}
         out_paths = {o: kw.pop(f"out_{o}") for o in op.outputs}
@@ -96,7 +96,7 @@ def _make_command(op: Operation):
             p = parse_pipeline(data, source=f"tiledproc {op.name.replace('_', '-')}")
             result = run_pipeline(p, RunOptions(overwrite, resume, scheduler, cluster, progress, codec, pyramid,
                                                         allow_incomplete=allow_incomplete,
-                                                        space_check=space_check),
+                                                        space_check=space_check, threads=threads),
                                   echo=click.echo)
         except ConfigError as e:  # name the option the user typed, not the pipeline key
             raise _as_options(e, op.name) from e

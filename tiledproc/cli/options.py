@@ -39,6 +39,9 @@ codec = click.option("--codec", type=click.Choice(sorted(CODECS)), default=None,
 chunks = click.option("--chunks", metavar="B,Y,X", default=None, callback=int_triple("1,1024,1024"),
                       help="Chunk shape, e.g. 1,1024,1024: of the store written (ingest, synth), or "
                            "the chunks an operation reads and writes (default: as the input is stored).")
+threads = click.option("--threads", type=click.IntRange(1, 4096), default=None, metavar="N",
+                       help="Local threads (or processes) to use; default: the CPUs this process may use "
+                            "(its affinity and cgroup quota), or dask's num_workers config.")
 pyramid = click.option("--pyramid", type=click.IntRange(0, 20), default=None,
                        help="Add this many 2x downsampled levels to every output (for viewers).")
 
@@ -56,7 +59,7 @@ no_space_check = click.option("--no-space-check", "space_check", flag_value=Fals
 
 
 def run_options(f):
-    for opt in reversed([overwrite, resume, scheduler, cluster, progress, codec, pyramid,
+    for opt in reversed([overwrite, resume, scheduler, threads, cluster, progress, codec, pyramid,
                          allow_incomplete, no_space_check]):
         f = opt(f)
     return f

@@ -11,7 +11,7 @@ import numpy as np
 from ..jobs.pyramid import add_levels
 from ..errors import InvalidParameterError, StorageError, UnsafeOutputError
 from ..io.png import write_png
-from ..io.safety import OutputLock, is_tiledproc_output, real_path
+from ..io.safety import OutputLock, is_tiledproc_output, real_path, refuse_url
 from ..io.read import check_complete, read_attrs
 from ..io.levels import level_array, store_levels
 from . import cli
@@ -21,6 +21,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def check_png_target(out, store) -> None:
     """A quicklook goes to a new file or replaces a PNG, in an existing directory, outside the store."""
+    refuse_url(out, "preview")
     p = Path(out).expanduser()
     if str(out).strip() == "":
         raise UnsafeOutputError("The preview path is empty; give the .png file to write.")

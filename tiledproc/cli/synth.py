@@ -31,8 +31,10 @@ from . import cli, options
 @options.codec
 @options.scheduler
 @options.progress
+@options.threads
 @options.no_space_check
-def synth(dst, shape, kind, dtype, cell, seed, chunks, overwrite, resume, codec, scheduler, progress, space_check):
+def synth(dst, shape, kind, dtype, cell, seed, chunks, overwrite, resume, codec, scheduler, progress, threads,
+          space_check):
     """Write a synthetic raster to DST without ever holding it in memory."""
     chunks = chunks or (1, 1024, 1024)
     if kind == "labels":
@@ -46,6 +48,6 @@ def synth(dst, shape, kind, dtype, cell, seed, chunks, overwrite, resume, codec,
     if kind == "labels":
         provenance["categorical"] = True
     spec = OutputSpec(dst, a, chunks=chunks, codec=codec or DEFAULT_CODEC, provenance=provenance)
-    write_outputs([spec], overwrite=bool(overwrite), resume=resume, scheduler=parse_scheduler(scheduler),
+    write_outputs([spec], overwrite=bool(overwrite), resume=resume, scheduler=parse_scheduler(scheduler, workers=threads),
                   progress=progress or "auto", label="synth", space_check=space_check)
     click.echo(f"wrote {kind} {shape} to {spec.path} in {time.perf_counter() - start:.2f} s")

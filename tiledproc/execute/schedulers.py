@@ -9,6 +9,7 @@ record and the progress bar are fed, never from a worker.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -21,9 +22,10 @@ from dask.callbacks import Callback
 from dask.optimization import cull
 
 from ..errors import ClusterError, InvalidParameterError
+from ..limits import default_workers
 from .local import run_in_order
 
-__all__ = ["SchedulerSpec", "parse_scheduler", "open_executor", "Executor", "build_graph"]
+__all__ = ["SchedulerSpec", "parse_scheduler", "open_executor", "Executor", "build_graph", "default_workers"]
 
 log = logging.getLogger("tiledproc")
 
@@ -52,13 +54,25 @@ class SchedulerSpec:
             return f"distributed cluster at {self.address}"
         if self.kind == "jobqueue":
             return f"{self.cluster.get('type', '?').upper()} job queue via dask-jobqueue"
-        n = self.workers or os.cpu_count()
-        return "synchronous (one thread)" if self.kind == "synchronous" else f"local {self.kind} ({n} workers)"
+        n = self.workers or default_workers()
+        return "synchronous (one thread)" if self.kind == "synchronous" else f"local {self.kind} ({n} worker{'s' if n != 1 else ''})"
 
 
 def parse_scheduler(scheduler: str | None = None, cluster: str | None = None,
                     cluster_config: dict | None = None, workers: int | None = None) -> SchedulerSpec:
-    """Normalise the ``--scheduler`` / ``--cluster`` options and a ``[cluster]`` section."""
+    """Normalise the ``--scheduler`` / ``--cluster`` / ``--threads`` options and a ``[cluster]`` section.
+
+    ``workers`` (``--threads``, ``threads=``) is the number of local threads or
+    processes; by default :func:`tiledproc.limits.default_workers`.
+    """
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 4096:
+            raise InvalidParameterError(
+                f"Expected threads (--threads) to be a number of local workers from 1 to 4096, got {workers!r} "
+                f"instead.", param="threads",
+            )
+    if isinstance(scheduler, SchedulerSpec):  # already parsed (a command hands it on)
+        return dataclasses.replace(scheduler, workers=workers) if workers is not None else scheduler
     given = [x for x in (scheduler, cluster) if x]
     if len(given) > 1:
         raise InvalidParameterError(
@@ -72,10 +86,10 @@ def parse_scheduler(scheduler: str | None = None, cluster: str | None = None,
                 f"for SLURM or PBS use a [cluster] section in the pipeline file."
             )
         try:
-            n_workers = int(n) if n else (os.cpu_count() or 1)
+            n_workers = int(n) if n else default_workers()
         except ValueError:
             n_workers = 0
-        limit = 4 * (os.cpu_count() or 1)
+        limit = 4 * max(os.cpu_count() or 1, default_workers())
         if not 1 <= n_workers <= limit:
             raise InvalidParameterError(
                 f"Expected --cluster local:N with 1 <= N <= {limit} (4 worker processes per CPU of this machine), "
@@ -127,7 +141,7 @@ class _LocalExecutor(Executor):
     def run(self, dsk, keys, on_done):
         if self.kind != "processes":
             # our own scan-order scheduler: see tiledproc.execute.local
-            workers = 1 if self.kind == "synchronous" else (self.workers or os.cpu_count() or 1)
+            workers = 1 if self.kind == "synchronous" else (self.workers or default_workers())
             run_in_order(dsk, list(keys), on_done, workers)
             return
         index = {k: i for i, k in enumerate(keys)}
@@ -137,9 +151,8 @@ class _LocalExecutor(Executor):
             if i is not None:
                 on_done(i, result)
 
-        kwargs = {"num_workers": self.workers} if self.workers else {}
         with Callback(posttask=posttask):
-            dask.multiprocessing.get(dsk, list(keys), **kwargs)
+            dask.multiprocessing.get(dsk, list(keys), num_workers=self.workers or default_workers())
 
 
 class _DistributedExecutor(Executor):

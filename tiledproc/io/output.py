@@ -35,7 +35,7 @@ from .codecs import DEFAULT_CODEC, compressors_for
 from .metadata import dimension_names, json_safe, ome_multiscales
 from .read import LEVEL0
 from .record import DONE_LOG, check_chunks, format_entry, read_record
-from .safety import OutputLock, check_output_paths, clear_output
+from .safety import OutputLock, check_output_paths, clear_output, refuse_url
 from .stamps import input_stamps
 
 __all__ = ["OutputSpec", "PreparedOutput", "prepare_output", "write_tasks"]
@@ -79,6 +79,7 @@ class OutputSpec:
     name: str | None = None
 
     def __post_init__(self):
+        refuse_url(self.path, "output")
         self.path = Path(self.path).expanduser()
         a = as_image(self.array, "array")
         if not isinstance(a, da.Array):

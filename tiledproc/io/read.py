@@ -32,6 +32,7 @@ from ..errors import (
 )
 from .chunkio import ChunkReader, layout_of, storage_error
 from .metadata import json_safe
+from .safety import refuse_url
 
 __all__ = ["locate", "read_attrs", "metadata_stamp", "check_complete", "open_raster", "raster_info", "LEVEL0"]
 
@@ -60,6 +61,7 @@ def _check_metadata(p: Path) -> None:
 
 def locate(path) -> tuple[Path, zarr.Array, dict]:
     """(store path, level-0 zarr array, root attributes) of a raster store."""
+    refuse_url(path, "store")
     p = Path(path).expanduser()
     if not p.exists():
         raise StoreNotFoundError(f"Input store {str(p)!r} does not exist.")

@@ -38,6 +38,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -53,11 +54,13 @@ from ..errors import (
     ResumeMismatchError,
     StorageError,
     UnsafeOutputError,
+    UnsupportedStoreError,
 )
 from .chunkio import storage_error
 
 __all__ = [
     "LOCK_FILE",
+    "refuse_url",
     "real_path",
     "is_tiledproc_output",
     "check_output_paths",
@@ -67,6 +70,20 @@ __all__ = [
 ]
 
 LOCK_FILE = ".tiledproc-lock"
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def refuse_url(path, what: str = "path") -> None:
+    """A URL (``s3://``, ``gs://``, ``https://`` ...) is never taken for a local path: tiledproc
+    reads and writes local directories only, so it is refused before anything is created."""
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
+    if _URL.match(text):
+        raise UnsupportedStoreError(
+            f"The {what} {text!r} is a URL; tiledproc reads and writes local directories and files only "
+            f"(object storage is not supported yet). Copy the data to a local path first, e.g. with "
+            f"'aws s3 sync' or 'gsutil rsync', and give that path."
+        )
 
 
 def real_path(p) -> Path:
@@ -160,7 +177,10 @@ def check_output_paths(outputs: Sequence, inputs: Iterable = (), *, overwrite: b
     inputs = [i for i in inputs if i is not None]
     real_inputs = [(i, real_path(i)) for i in inputs]
     seen: dict[Path, object] = {}
+    for inp in inputs:
+        refuse_url(inp, "input")
     for given in outputs:
+        refuse_url(given, "output")
         if os.fspath(given).strip() == "":
             raise UnsafeOutputError("An output path is empty; give the path of the store to write.")
         out = real_path(given)

@@ -29,6 +29,7 @@ from dask.base import tokenize
 
 from ..errors import StoreNotFoundError, TiffError
 from .metadata import json_safe
+from .safety import refuse_url
 
 __all__ = ["read_tiff", "tiff_attrs", "is_tiff", "TiffRegionReader"]
 
@@ -128,6 +129,7 @@ def _read_chunks(reader: TiffRegionReader, yx_chunks: tuple[int, int]) -> tuple:
 
 def read_tiff(path, *, chunks=(1, 1024, 1024), series: int = 0) -> da.Array:
     """A TIFF as a lazy ``(band, y, x)`` dask array with the given chunks."""
+    refuse_url(path, "TIFF")
     p = Path(path).expanduser()
     if not p.exists():
         raise StoreNotFoundError(f"Input TIFF {str(p)!r} does not exist.")

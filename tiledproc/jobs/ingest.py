@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..execute.schedulers import parse_scheduler
 from .write import write_outputs
 from ..io.codecs import DEFAULT_CODEC
 from ..io.output import OutputSpec
@@ -23,6 +24,7 @@ def ingest_tiff(
     codec: str = DEFAULT_CODEC,
     series: int = 0,
     scheduler: str | None = None,
+    threads: int | None = None,
     progress: str = "off",
     space_check: bool = True,
 ) -> Path:
@@ -51,6 +53,8 @@ def ingest_tiff(
     scheduler : str, optional
         As for :func:`save_raster`: ``'threads'`` (default), ``'processes'``,
         ``'synchronous'`` or a ``tcp://`` address.
+    threads : int, optional
+        As for :func:`save_raster`.
     progress : {'off', 'auto', 'bar', 'log'}, optional
         As for :func:`save_raster` (default ``'off'``).
 
@@ -104,13 +108,14 @@ def ingest_tiff(
     chunks = tuple(chunks) if chunks is not None else (1, 1024, 1024)
     array = read_tiff(src, chunks=chunks, series=series)
     spec = OutputSpec(
-        Path(dst),
+        dst,
         array,
         chunks=chunks,
         codec=codec,
         provenance={"operation": "ingest_tiff", "parameters": {"series": series}, "input": str(src)},
         attrs=tiff_attrs(src, series),
     )
-    write_outputs([spec], overwrite=overwrite, resume=resume, inputs=[src], scheduler=scheduler,
+    write_outputs([spec], overwrite=overwrite, resume=resume, inputs=[src],
+                  scheduler=parse_scheduler(scheduler, workers=threads),
                   progress=progress, label="ingest", space_check=space_check)
     return spec.path

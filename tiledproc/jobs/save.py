@@ -10,6 +10,7 @@ from typing import Any
 import dask.array as da
 import numpy.typing as npt
 
+from ..execute.schedulers import parse_scheduler
 from .write import write_outputs
 from ..io.output import OutputSpec
 from ..io.codecs import DEFAULT_CODEC
@@ -28,6 +29,7 @@ def save_raster(
     codec: str = DEFAULT_CODEC,
     inputs: Sequence[str | os.PathLike[str]] = (),
     scheduler: str | None = None,
+    threads: int | None = None,
     progress: str = "off",
     pyramid: int = 0,
     space_check: bool = True,
@@ -77,6 +79,10 @@ def save_raster(
     scheduler : str, optional
         ``'threads'`` (default), ``'processes'``, ``'synchronous'`` or a
         ``tcp://`` address of a running dask.distributed scheduler.
+    threads : int, optional
+        Local threads (or processes) to use; default: the CPUs this process
+        may use (its affinity and cgroup quota), or dask's ``num_workers``
+        config.
     progress : {'off', 'auto', 'bar', 'log'}, optional
         How progress is shown on stderr (default ``'off'``; ``'auto'``: a bar
         on a terminal, log lines otherwise).
@@ -143,7 +149,8 @@ def save_raster(
     attrs = dict(attrs or {})
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
     provenance.setdefault("operation", "save_raster")
-    spec = OutputSpec(Path(path), array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)
-    write_outputs([spec], overwrite=overwrite, resume=resume, inputs=inputs, scheduler=scheduler,
+    spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)
+    write_outputs([spec], overwrite=overwrite, resume=resume, inputs=inputs,
+                  scheduler=parse_scheduler(scheduler, workers=threads),
                   progress=progress, pyramid=pyramid, space_check=space_check)
     return spec.path

@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from ..errors import ConfigError, TiledprocError
 from ..io.codecs import CODECS
+from ..io.safety import refuse_url
 from .operations import all_operations
 from .registry import Operation
 
@@ -220,6 +221,10 @@ def _parse_input(ctx, table: str, name: str, data, base: Path) -> InputDecl:
         ctx.fail(table, "path", "missing; give the Zarr store or TIFF to read.")
     if data.get("series", 0) < 0:
         ctx.fail(table, "series", f"expected a TIFF series number >= 0, got {data['series']!r}.")
+    try:
+        refuse_url(data["path"], "input")
+    except TiledprocError as e:
+        ctx.fail(table, "path", str(e))
     path = Path(data["path"]).expanduser()
     if not path.is_absolute():
         path = base / path
@@ -407,6 +412,10 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
             ctx.fail(table, "from", "an output must come from a step, not straight from an input.")
         if "codec" in raw and raw["codec"] not in CODECS:
             ctx.fail(table, "codec", f"expected one of {', '.join(repr(c) for c in CODECS)}, got {raw['codec']!r}.")
+        try:
+            refuse_url(raw["path"], "output")
+        except TiledprocError as e:
+            ctx.fail(table, "path", str(e))
         path = Path(raw["path"]).expanduser()
         if not path.is_absolute():
             path = base / path

@@ -34,6 +34,8 @@ class RunOptions:
     progress: str | None = None
     codec: str | None = None
     pyramid: int | None = None
+    #: local threads (or processes); None: the CPUs this process may use
+    threads: int | None = None
     #: use inputs whose provenance says incomplete (with a warning)
     allow_incomplete: bool = False
     #: accept [cluster] keys that become shell code in a batch script (see tiledproc.execute.jobqueue)
@@ -80,7 +82,8 @@ def resolve(p: Pipeline, opts: RunOptions) -> tuple[SchedulerSpec, dict]:
                 f"write, would go to whatever runs there, so a pipeline file may not choose it on its own",
                 hint=f"pass --allow-remote-scheduler, or give the address yourself with --scheduler {scheduler}",
             )
-    spec = parse_scheduler(scheduler, cluster, cluster_config=p.cluster if not (scheduler or cluster) else None)
+    spec = parse_scheduler(scheduler, cluster, cluster_config=p.cluster if not (scheduler or cluster) else None,
+                           workers=opts.threads)
     if spec.kind == "jobqueue":
         from ..execute.jobqueue import check_shell_keys
 
