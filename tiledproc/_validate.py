@@ -3,6 +3,7 @@ the parameter, what was expected and what was given."""
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 
@@ -40,12 +41,22 @@ def parse_int(value, name: str) -> int:
 
 
 def parse_real(value, name: str) -> float:
+    """``value`` as a float; a number too large for one (``10**400``) is refused under
+    ``name``, not as an OverflowError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise InvalidTypeError(
             f"Expected {name} to be a real number, got {value!r} ({type(value).__name__}) instead.",
             param=name,
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        digits = math.floor(math.log10(abs(value))) + 1 if isinstance(value, numbers.Integral) else None
+        what = f"an integer of {digits} digits" if digits else f"a {type(value).__name__} too large"
+        raise InvalidParameterError(
+            f"Expected {name} to be a finite number, got {what} instead (beyond the float range).",
+            param=name,
+        ) from None
 
 
 def parse_positive_float(value, name: str, *, allow_zero: bool = False) -> float:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 
 import dask.array as da
 import numpy as np
@@ -22,20 +20,6 @@ __all__ = ["gradient", "gradient_magnitude", "finite_difference_hessian", "gradi
 # ``hessian`` (the former name of finite_difference_hessian) is still importable, deprecated.
 
 
-def _float(parse, value, name):
-    """``parse(value, name)``, with a number too large for a float (``10**400``) refused
-    under its name rather than as an OverflowError."""
-    try:
-        return parse(value, name)
-    except OverflowError:
-        what = (f"an integer of {math.floor(math.log10(abs(value))) + 1} digits"
-                if isinstance(value, numbers.Integral) else f"a {type(value).__name__} too large")
-        raise InvalidParameterError(
-            f"Expected {name} to be a finite number, got {what} instead (beyond the float range).",
-            param=name,
-        ) from None
-
-
 def _parse_spacing(spacing) -> tuple[float, float]:
     if isinstance(spacing, np.ndarray) and spacing.ndim == 0:
         spacing = spacing[()]
@@ -48,7 +32,7 @@ def _parse_spacing(spacing) -> tuple[float, float]:
             )
     else:
         values = [spacing, spacing]
-    return tuple(_float(parse_positive_float, v, "spacing") for v in values)
+    return tuple(parse_positive_float(v, "spacing") for v in values)
 
 
 def _parse_method(method):
@@ -75,7 +59,7 @@ def _derivatives(a, spacing, outputs, method="gradient", mode="reflect", cval=0.
     method = _parse_method(method)
     # mode and cval are checked for either method (a typo is an error, not a silent no-op)
     mode = parse_mode(mode, "mode")
-    cval = _float(parse_real, cval, "cval")
+    cval = parse_real(cval, "cval")
     if method == "gradient":
         if min(a.shape[-2:]) < 2:
             raise InvalidParameterError(

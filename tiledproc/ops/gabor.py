@@ -42,20 +42,6 @@ MAX_FILTERS = 4096
 _NAMES = ("frequency", "theta", "bandwidth", "sigma_x", "sigma_y", "n_stds", "offset")
 
 
-def _float(parse, value, name):
-    """``parse(value, name)``, with a number too large for a float (``10**400``) refused
-    under its name rather than as an OverflowError."""
-    try:
-        return parse(value, name)
-    except OverflowError:
-        what = (f"an integer of {math.floor(math.log10(abs(value))) + 1} digits"
-                if isinstance(value, numbers.Integral) else f"a {type(value).__name__} too large")
-        raise InvalidParameterError(
-            f"Expected {name} to be a finite number, got {what} instead (beyond the float range).",
-            param=name,
-        ) from None
-
-
 def _sigma_prefactor(bandwidth: float) -> float:
     """skimage's ``sigma * frequency`` for a bandwidth, in skimage's order of operations.
 
@@ -92,16 +78,16 @@ class GaborParams:
         nm = dict(zip(_NAMES, _NAMES))
         nm.update(names or {})
         self._names = nm
-        self.frequency = _float(parse_positive_float, frequency, nm["frequency"])
-        self.theta = _float(parse_real, theta, nm["theta"])
-        self.bandwidth = _float(parse_positive_float, bandwidth, nm["bandwidth"])
+        self.frequency = parse_positive_float(frequency, nm["frequency"])
+        self.theta = parse_real(theta, nm["theta"])
+        self.bandwidth = parse_positive_float(bandwidth, nm["bandwidth"])
         self.given = {"sigma_x": sigma_x is not None, "sigma_y": sigma_y is not None}
         self.sigma_x = (_sigma_prefactor(self.bandwidth) / self.frequency if sigma_x is None
-                        else _float(parse_positive_float, sigma_x, nm["sigma_x"]))
+                        else parse_positive_float(sigma_x, nm["sigma_x"]))
         self.sigma_y = (_sigma_prefactor(self.bandwidth) / self.frequency if sigma_y is None
-                        else _float(parse_positive_float, sigma_y, nm["sigma_y"]))
-        self.n_stds = _float(parse_positive_float, n_stds, nm["n_stds"])
-        self.offset = _float(parse_real, offset, nm["offset"])
+                        else parse_positive_float(sigma_y, nm["sigma_y"]))
+        self.n_stds = parse_positive_float(n_stds, nm["n_stds"])
+        self.offset = parse_real(offset, nm["offset"])
         for name in ("theta", "offset"):
             if not math.isfinite(getattr(self, name)):
                 raise InvalidParameterError(
@@ -275,7 +261,7 @@ def _run_filters(a, params: list[GaborParams], outputs, mode, cval, name):
     parse_spatial_ndim(a, "image")
     out_dtype = float_type(a.dtype)
     mode = parse_mode(mode, "mode")
-    cval = _float(parse_real, cval, "cval")
+    cval = parse_real(cval, "cval")
     filters = [(p, p.factors()) for p in params]
     ry = max(p.y0 for p in params)
     rx = max(p.x0 for p in params)
