@@ -12,36 +12,34 @@ from numba import njit
 
 from .kdtree import ABS, REL, filter_cands
 
+#: levels of cuts of a box in parts (a part with many candidates is cut again)
+PART_LEVELS = 2
+
+
+@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
+def _sift_down(key, val, root, end):
+    """Move key[root] down the max-heap key[:end] to its place, moving val along."""
+    while 2 * root + 1 < end:
+        ch = 2 * root + 1
+        if ch + 1 < end and key[ch] < key[ch + 1]:
+            ch += 1
+        if key[root] < key[ch]:
+            key[root], key[ch] = key[ch], key[root]
+            val[root], val[ch] = val[ch], val[root]
+            root = ch
+        else:
+            break
+
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
 def _sort_by_key(key, val, m):
     """Sort key[:m] ascending, moving val[:m] along (heapsort, no allocation)."""
     for start in range(m // 2 - 1, -1, -1):
-        root = start
-        while 2 * root + 1 < m:
-            ch = 2 * root + 1
-            if ch + 1 < m and key[ch] < key[ch + 1]:
-                ch += 1
-            if key[root] < key[ch]:
-                key[root], key[ch] = key[ch], key[root]
-                val[root], val[ch] = val[ch], val[root]
-                root = ch
-            else:
-                break
+        _sift_down(key, val, start, m)
     for end in range(m - 1, 0, -1):
         key[0], key[end] = key[end], key[0]
         val[0], val[end] = val[end], val[0]
-        root = 0
-        while 2 * root + 1 < end:
-            ch = 2 * root + 1
-            if ch + 1 < end and key[ch] < key[ch + 1]:
-                ch += 1
-            if key[root] < key[ch]:
-                key[root], key[ch] = key[ch], key[root]
-                val[root], val[ch] = val[ch], val[root]
-                root = ch
-            else:
-                break
+        _sift_down(key, val, 0, end)
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
@@ -163,36 +161,46 @@ def _part_box(o, C, blo, bhi, oblo, obhi):
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def _scan_parts(X, s, e, pos, out, tree, cand, m, blo, bhi, w):
-    """scan after cutting the box in 2**C parts at its centre: each part keeps the candidates
-    that may be nearest in it, and its points scan those, from the part's centre."""
-    pts, Xtmp, ptmp, code = tree.pts, w.Xtmp, w.ptmp, w.code
-    cand2, oblo, obhi, counts = w.part_cand1, w.part_lo1, w.part_hi1, w.part_end1
-    P = _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts)
-    start = s
-    for o in range(P):
-        stop = s + counts[o]
-        if stop > start:
-            _part_box(o, X.shape[0], blo, bhi, oblo, obhi)
-            m2 = filter_cands(cand, m, pts, oblo, obhi, cand2)
-            scan(X, start, stop, pos, out, tree, cand2, m2, oblo, obhi, w)
-        start = stop
+def scan_parts(X, s, e, pos, out, tree, cand, m, blo, bhi, w, parts_min):
+    """scan after cutting the box [blo, bhi] in 2**C parts at its centre: each part keeps the
+    candidates that may be nearest in it, and its points scan those, from the part's centre.
 
-
-@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def scan_parts2(X, s, e, pos, out, tree, cand, m, blo, bhi, w, parts_min):
-    """_scan_parts one level up: parts that still have many candidates are cut again."""
-    pts, Xtmp, ptmp, code = tree.pts, w.Xtmp, w.ptmp, w.code
-    cand2, oblo, obhi, counts = w.part_cand0, w.part_lo0, w.part_hi0, w.part_end0
-    P = _partition(X, s, e, pos, blo, bhi, Xtmp, ptmp, code, counts)
-    start = s
-    for o in range(P):
-        stop = s + counts[o]
-        if stop > start:
-            _part_box(o, X.shape[0], blo, bhi, oblo, obhi)
-            m2 = filter_cands(cand, m, pts, oblo, obhi, cand2)
-            if m2 > parts_min and stop - start > 16:
-                _scan_parts(X, start, stop, pos, out, tree, cand2, m2, oblo, obhi, w)
-            else:
-                scan(X, start, stop, pos, out, tree, cand2, m2, oblo, obhi, w)
-        start = stop
+    A part left with more than ``parts_min`` candidates and 16 points is cut the same way,
+    down to ``PART_LEVELS`` levels of cuts. The walk is depth first without recursion (numba
+    cannot load recursive functions from its cache, numba/numba#6061): level L's current
+    part has its box, candidates and part offsets in row L of ``w.part_*``, and
+    ``w.part_walk[L]`` = (first point, next part, number of parts, candidates of its box).
+    """
+    C = X.shape[0]
+    walk = w.part_walk
+    walk[0, 0] = s
+    walk[0, 1] = 0
+    walk[0, 2] = _partition(X, s, e, pos, blo, bhi, w.Xtmp, w.ptmp, w.code, w.part_end[0])
+    walk[0, 3] = m
+    level = 0
+    while level >= 0:
+        o = walk[level, 1]
+        if o == walk[level, 2]:  # every part of this level done: back to its parent's
+            level -= 1
+            continue
+        walk[level, 1] = o + 1
+        ends = w.part_end[level]
+        start = walk[level, 0] + (ends[o - 1] if o > 0 else 0)
+        stop = walk[level, 0] + ends[o]
+        if stop == start:
+            continue
+        if level == 0:  # the box cut at this level, and its candidates
+            plo, phi, pcand = blo, bhi, cand
+        else:
+            plo, phi, pcand = w.part_lo[level - 1], w.part_hi[level - 1], w.part_cand[level - 1]
+        lo, hi, kept = w.part_lo[level], w.part_hi[level], w.part_cand[level]
+        _part_box(o, C, plo, phi, lo, hi)
+        m2 = filter_cands(pcand, walk[level, 3], tree.pts, lo, hi, kept)
+        if level + 1 < PART_LEVELS and m2 > parts_min and stop - start > 16:  # cut it again
+            level += 1
+            walk[level, 0] = start
+            walk[level, 1] = 0
+            walk[level, 2] = _partition(X, start, stop, pos, lo, hi, w.Xtmp, w.ptmp, w.code, w.part_end[level])
+            walk[level, 3] = m2
+        else:
+            scan(X, start, stop, pos, out, tree, kept, m2, lo, hi, w)

@@ -12,7 +12,7 @@ from numba import njit
 
 from .kdtree import candidates, point_nn
 from .plan import plan_vec
-from .scan import scan, scan_parts2
+from .scan import PART_LEVELS, scan, scan_parts
 
 #: distinct colours per tile of the deduplicated path
 UNIQUE_TILE = 64
@@ -52,16 +52,14 @@ class Work(NamedTuple):
     crad: np.ndarray
     ccol: np.ndarray
     ck: np.ndarray
-    #: the box parts, each level of cuts: candidates (n,) int64, part box (C,), end offset of
-    #: each part (2**C + 1,) int64
-    part_cand0: np.ndarray
-    part_lo0: np.ndarray
-    part_hi0: np.ndarray
-    part_end0: np.ndarray
-    part_cand1: np.ndarray
-    part_lo1: np.ndarray
-    part_hi1: np.ndarray
-    part_end1: np.ndarray
+    #: the box parts, a row per level of cuts (see scan_parts): (levels, n) int64 candidates,
+    #: (levels, C) the part's box, (levels, 2**C + 1) int64 the end offset of each part,
+    #: (levels, 4) int64 where the walk is
+    part_cand: np.ndarray
+    part_lo: np.ndarray
+    part_hi: np.ndarray
+    part_end: np.ndarray
+    part_walk: np.ndarray
     #: (C, T), (T,) int64, (T,) int64: the points regrouped by part, their positions, their part
     Xtmp: np.ndarray
     ptmp: np.ndarray
@@ -73,15 +71,14 @@ def make_work(tree, plan, points: int) -> Work:
     n, C = tree.pts.shape
     T = points
     P = (1 << min(C, 4)) + 1
+    L = PART_LEVELS
     i64 = np.int64
     return Work(reg=np.empty((plan.nregs, T)), reg1=np.empty(plan.nregs),
                 best=np.empty(T), bidx=np.empty(T, dtype=i64), blo=np.empty(C), bhi=np.empty(C),
                 cand=np.empty(n, dtype=i64), cand_lb=np.empty(n), stack=np.empty(tree.left.shape[0] + 2, dtype=i64),
                 crad=np.empty(n), ccol=np.empty((n, C)), ck=np.empty(n, dtype=i64),
-                part_cand0=np.empty(n, dtype=i64), part_lo0=np.empty(C), part_hi0=np.empty(C),
-                part_end0=np.empty(P, dtype=i64),
-                part_cand1=np.empty(n, dtype=i64), part_lo1=np.empty(C), part_hi1=np.empty(C),
-                part_end1=np.empty(P, dtype=i64),
+                part_cand=np.empty((L, n), dtype=i64), part_lo=np.empty((L, C)), part_hi=np.empty((L, C)),
+                part_end=np.empty((L, P), dtype=i64), part_walk=np.empty((L, 4), dtype=i64),
                 Xtmp=np.empty((C, T)), ptmp=np.empty(T, dtype=i64), code=np.empty(T, dtype=i64))
 
 
@@ -96,7 +93,7 @@ def solve(X, s, e, pos, out, tree, plan, w, lim):
     candidate in vectorised loops. With more than ``lim.cap`` candidates (a noisy
     tile, a large palette), or a single point, each point is searched in the k-d
     tree, starting from its predecessor's colour. With more than ``lim.parts_min`` (and
-    at most 4 channels), the box is cut in parts first (:func:`~.scan.scan_parts2`).
+    at most 4 channels), the box is cut in parts first (:func:`~.scan.scan_parts`).
     """
     perm, pts = tree.perm, tree.pts
     blo, bhi, cand = w.blo, w.bhi, w.cand
@@ -121,7 +118,7 @@ def solve(X, s, e, pos, out, tree, plan, w, lim):
             out[pos[t]] = guess
         return
     if C <= 4 and m > lim.parts_min:
-        scan_parts2(X, s, e, pos, out, tree, cand, m, blo, bhi, w, lim.parts_min)
+        scan_parts(X, s, e, pos, out, tree, cand, m, blo, bhi, w, lim.parts_min)
         return
     if C < 8 and m > lim.scan_min:
         scan(X, s, e, pos, out, tree, cand, m, blo, bhi, w)
