@@ -14,6 +14,13 @@ Pure numpy/numba; nothing else from tiledproc. The modules, each one job:
 Names without a leading underscore in those modules are shared inside this
 package; the public ones are re-exported here.
 
+The compiled functions keep ``cache=True``. numba caches per file and does not
+notice that a function called from another file has changed (numba/numba#1833):
+after editing one of these modules, delete ``tiledproc/kernels/palette/__pycache__``
+(or set ``NUMBA_CACHE_DIR`` to a fresh directory) before testing or measuring.
+No function here may call itself: numba cannot load a recursive function from
+its cache (numba/numba#6061).
+
 Exactness
 ---------
 The reference is the float64 argmin of the squared distances::
