@@ -190,3 +190,24 @@ def _prose(doc):
 def test_prose_says_colour(name):
     prose = _prose(getattr(tp, name).__doc__)
     assert not re.search(r"\bcolor", prose, re.I), re.findall(r".*\bcolor.*", prose, re.I)
+
+
+def test_integers_of_thousands_of_digits_get_a_named_error():
+    """Python refuses to print an int of more than 4300 digits; the errors must not try to."""
+    import numpy as np
+
+    import tiledproc as tp
+    from tiledproc.errors import InvalidParameterError
+
+    huge = 10**5000
+    cases = [
+        (lambda: tp.window_mean(np.zeros((4, 4)), huge), "size", "5001 digits"),
+        (lambda: tp.window_mean(np.zeros((4, 4)), [3, huge]), "size", "too large to print"),
+        (lambda: tp.window_mean(np.zeros((4, 4)), -huge), "size", "5001 digits"),
+        (lambda: tp.window_mean(np.zeros((4, 4)), 3, mode="constant", cval=huge), "cval", "5001 digits"),
+        (lambda: tp.gabor_texture(np.zeros((8, 8)), 0.2, size=huge), "size", "5001 digits"),
+    ]
+    for call, name, fragment in cases:
+        with pytest.raises(InvalidParameterError, match=f"Expected {name} .*{fragment}") as info:
+            call()
+        assert info.value.param == name

@@ -22,7 +22,21 @@ __all__ = [
     "parse_int",
     "parse_real",
     "as_image",
+    "shown",
 ]
+
+
+def shown(value) -> str:
+    """``repr(value)`` for a message, short for an integer of thousands of digits (whose
+    repr Python refuses past 4300)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value and abs(value) > 10**40:
+        return f"an integer of {math.floor(math.log10(abs(value))) + 1} digits"
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"a {type(value).__name__} too large to print"
+    return text if len(text) <= 200 else text[:197] + "..."
+
 
 #: Boundary modes of every windowed operation, with scipy.ndimage's meaning.
 MODES = ("reflect", "mirror", "nearest", "constant", "wrap")
@@ -35,7 +49,7 @@ def parse_int(value, name: str) -> int:
         except TypeError:
             pass
     raise InvalidTypeError(
-        f"Expected {name} to be an integer, got {value!r} ({type(value).__name__}) instead.",
+        f"Expected {name} to be an integer, got {shown(value)} ({type(value).__name__}) instead.",
         param=name,
     )
 
@@ -45,7 +59,7 @@ def parse_real(value, name: str) -> float:
     ``name``, not as an OverflowError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise InvalidTypeError(
-            f"Expected {name} to be a real number, got {value!r} ({type(value).__name__}) instead.",
+            f"Expected {name} to be a real number, got {shown(value)} ({type(value).__name__}) instead.",
             param=name,
         )
     try:
@@ -63,7 +77,7 @@ def parse_positive_float(value, name: str, *, allow_zero: bool = False) -> float
     v = parse_real(value, name)
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         what = "non-negative" if allow_zero else "positive"
-        raise InvalidParameterError(f"Expected {name} to be a finite {what} number, got {value!r} instead.", param=name)
+        raise InvalidParameterError(f"Expected {name} to be a finite {what} number, got {shown(value)} instead.", param=name)
     return v
 
 
@@ -81,7 +95,7 @@ def parse_window_size(size, name: str = "size") -> tuple[int, int]:
         if len(sizes) != 2:
             raise InvalidParameterError(
                 f"Expected {name} to be an odd positive integer or a pair (size_y, size_x), "
-                f"got {size!r} instead.",
+                f"got {shown(size)} instead.",
                 param=name,
             )
     else:
@@ -89,17 +103,18 @@ def parse_window_size(size, name: str = "size") -> tuple[int, int]:
     out = []
     for s in sizes:
         s = parse_int(s, name)
-        if s < 1 or s % 2 == 0:
-            raise InvalidParameterError(
-                f"Expected {name} to be an odd positive integer (the window is centred on the "
-                f"pixel), got {size!r} instead; use e.g. {max(1, s + 1 if s % 2 == 0 else 1)}.",
-                param=name,
-            )
         if s > MAX_WINDOW_SIZE:
             raise InvalidParameterError(
-                f"Expected {name} to be at most 2**63 - 1 ({MAX_WINDOW_SIZE}), got {size!r} instead: sizes "
+                f"Expected {name} to be at most 2**63 - 1 ({MAX_WINDOW_SIZE}), got {shown(size)} instead: sizes "
                 f"are recorded as 64-bit integers in the outputs' metadata. Any size up to that is computed "
                 f"exactly, however much larger than the image.",
+                param=name,
+            )
+        if s < 1 or s % 2 == 0:
+            hint = f"; use e.g. {s + 1}" if s > 0 else "; use e.g. 3"
+            raise InvalidParameterError(
+                f"Expected {name} to be an odd positive integer (the window is centred on the "
+                f"pixel), got {shown(size)} instead{hint}.",
                 param=name,
             )
         out.append(s)
