@@ -106,6 +106,15 @@ def scene(tmp_path, rng):
 
 
 
+def stats_pipeline(path: Path, input_table: str, outputs: dict, *, size: int = 3, extra: str = "") -> Path:
+    """A pipeline file: ``input_table`` (TOML of [input]), one window_stats step ``s``,
+    ``outputs`` as name -> (from, path)."""
+    parts = [textwrap.dedent(input_table).strip(), f'[steps.s]\nop = "window_stats"\nsize = {size}']
+    parts += [f'[outputs.{name}]\nfrom = "{ref}"\npath = "{out}"' for name, (ref, out) in outputs.items()]
+    path.write_text("\n".join(parts) + "\n" + textwrap.dedent(extra))
+    return path
+
+
 def mount_or_skip(*args):
     """Mount something for a test (tmpfs, a read-only bind); skip, saying why, where not permitted."""
     r = subprocess.run(["mount", *map(str, args)], capture_output=True, text=True)
@@ -170,19 +179,8 @@ def test_overwrite_refuses_home_and_ancestors_of_inputs(tmp_path, scene, monkeyp
 
 
 def test_pipeline_output_path_empty_is_refused_and_nothing_deleted(tmp_path, scene):
-    pipe = tmp_path / "p.toml"
-    pipe.write_text(textwrap.dedent(f"""
-        [input]
-        path = "{scene}"
-        [steps.s]
-        op = "window_stats"
-        size = 3
-        [outputs.mean]
-        from = "s.mean"
-        path = ""
-        [run]
-        overwrite = true
-    """))
+    pipe = stats_pipeline(tmp_path / "p.toml", f'[input]\npath = "{scene}"', {"mean": ("s.mean", "")},
+                          extra="[run]\noverwrite = true\n")
     (tmp_path / "neighbour.txt").write_text("keep me")
     before = snapshot(tmp_path)
     user_error(["run", pipe, "--dry-run"], "[outputs.mean]", "'path'")
@@ -234,20 +232,8 @@ def test_symlinks_do_not_defeat_the_output_inside_input_check(tmp_path, scene, c
 def test_two_outputs_on_one_path_through_a_link(tmp_path, scene):
     (tmp_path / "out").mkdir()
     os.symlink("out", tmp_path / "alias")
-    pipe = tmp_path / "p.toml"
-    pipe.write_text(textwrap.dedent(f"""
-        [input]
-        path = "{scene}"
-        [steps.s]
-        op = "window_stats"
-        size = 3
-        [outputs.mean]
-        from = "s.mean"
-        path = "out/x.zarr"
-        [outputs.variance]
-        from = "s.variance"
-        path = "alias/x.zarr"
-    """))
+    pipe = stats_pipeline(tmp_path / "p.toml", f'[input]\npath = "{scene}"',
+                          {"mean": ("s.mean", "out/x.zarr"), "variance": ("s.variance", "alias/x.zarr")})
     user_error(["run", pipe], "same path")
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -286,21 +272,13 @@ def test_incomplete_inputs_are_refused(tmp_path, scene):
 
 def test_pipeline_whose_synthetic_input_was_interrupted(tmp_path):
     for name in ("a", "b"):
-        (tmp_path / f"{name}.toml").write_text(textwrap.dedent(f"""
+        stats_pipeline(tmp_path / f"{name}.toml", f"""
             [input]
             path = "{name}/scene.zarr"
             [input.synth]
             shape = [2, 200, 200]
             chunks = [1, 64, 64]
-            [steps.s]
-            op = "window_stats"
-            size = 5
-            [outputs.mean]
-            from = "s.mean"
-            path = "{name}/mean.zarr"
-            [run]
-            progress = "off"
-        """))
+        """, {"mean": ("s.mean", f"{name}/mean.zarr")}, size=5, extra='[run]\nprogress = "off"\n')
     ref = child(["run", tmp_path / "b.toml"])
     assert ref.wait(timeout=300) == 0, ref.communicate()
     r = child(["run", tmp_path / "a.toml"], faults="enospc-after=10")
@@ -449,19 +427,12 @@ def test_huge_synthetic_shapes_are_refused_at_once(tmp_path):
                 "--chunks", "1000,100000,100000"], "2**50")
     user_error(["synth", tmp_path / "s.zarr", "--shape", "1,200000,200000", "--chunks", "1,200000,200000"],
                "working memory", "smaller chunks")
-    pipe = tmp_path / "p.toml"
-    pipe.write_text(textwrap.dedent("""
+    pipe = stats_pipeline(tmp_path / "p.toml", """
         [input]
         path = "scene.zarr"
         [input.synth]
         shape = [100000, 100000, 100000]
-        [steps.s]
-        op = "window_stats"
-        size = 3
-        [outputs.mean]
-        from = "s.mean"
-        path = "m.zarr"
-    """))
+    """, {"mean": ("s.mean", "m.zarr")})
     user_error(["run", pipe, "--dry-run"], "chunks")
     user_error(["run", pipe], "chunks")
     assert time.monotonic() - t < 60
@@ -473,20 +444,13 @@ def test_outputs_larger_than_the_free_space_are_refused(tmp_path, scene):
     side = int((2 * free / 4) ** 0.5) + 1  # one float32 band of twice the free space
     user_error(["synth", tmp_path / "big.zarr", "--shape", f"1,{side},{side}", "--chunks", "1,4096,4096"],
                "free", "--no-space-check")
-    pipe = tmp_path / "p.toml"
-    pipe.write_text(textwrap.dedent(f"""
+    pipe = stats_pipeline(tmp_path / "p.toml", f"""
         [input]
         path = "big.zarr"
         [input.synth]
         shape = [1, {side}, {side}]
         chunks = [1, 4096, 4096]
-        [steps.s]
-        op = "window_stats"
-        size = 3
-        [outputs.mean]
-        from = "s.mean"
-        path = "m.zarr"
-    """))
+    """, {"mean": ("s.mean", "m.zarr")})
     user_error(["run", pipe, "--dry-run"], "free")
     assert sorted(os.listdir(tmp_path)) == ["in.zarr", "p.toml"]
 
