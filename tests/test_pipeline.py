@@ -373,9 +373,9 @@ def test_an_integer_too_long_to_read_is_a_config_error(tmp_path):
     cli_error(p)
 
 
-def test_large_op_parameters_never_crash_the_dry_run(tmp_path, scene):
-    """Within int64, bounding an operation's parameters is the operation's business: either the plan or
-    one error line naming the key, never a traceback."""
+def test_large_op_parameters_are_refused_by_the_dry_run(tmp_path, scene):
+    """Within int64, the operation bounds its parameters (n_colors at most 2**20): one error line
+    naming the key, before any work, never a traceback or a plan that fails later."""
     from click.testing import CliRunner
 
     from tiledproc.cli import cli
@@ -391,9 +391,8 @@ def test_large_op_parameters_never_crash_the_dry_run(tmp_path, scene):
         path = "i.zarr"
     """)
     r = CliRunner().invoke(cli, ["run", str(p), "--dry-run"])
-    assert r.exit_code in (0, 2) and "Traceback" not in r.stderr + r.stdout
-    if r.exit_code == 2:
-        assert "[steps.q] key 'n_colors'" in r.stderr
+    assert r.exit_code == 2 and "Traceback" not in r.stderr + r.stdout
+    assert "[steps.q] key 'n_colors'" in r.stderr and "at most 1048576" in r.stderr
 
 
 def test_an_operations_own_error_while_parsing_names_the_step(tmp_path, monkeypatch):
