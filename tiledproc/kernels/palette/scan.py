@@ -7,6 +7,8 @@ stops at the first that the triangle inequality proves too far.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -16,36 +18,72 @@ from .kdtree import ABS, REL, filter_cands
 PART_LEVELS = 2
 
 
-@njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def _sift_down(key, val, root, end):
-    """Move key[root] down the max-heap key[:end] to its place, moving val along."""
-    while 2 * root + 1 < end:
-        ch = 2 * root + 1
-        if ch + 1 < end and key[ch] < key[ch + 1]:
-            ch += 1
-        if key[root] < key[ch]:
-            key[root], key[ch] = key[ch], key[root]
-            val[root], val[ch] = val[ch], val[root]
-            root = ch
-        else:
-            break
+class ScanWork(NamedTuple):
+    """Scratch of :func:`scan` for up to n candidates of C channels."""
+
+    #: (n,) float64: the sort keys (distance from the box centre)
+    key: np.ndarray
+    #: (n,) float64, (n, C) float64, (n,) int64: the candidates sorted: distance from the box
+    #: centre, colour, palette index
+    crad: np.ndarray
+    ccol: np.ndarray
+    ck: np.ndarray
+
+
+class PartsWork(NamedTuple):
+    """Scratch of :func:`scan_parts` on up to T points, n candidates of C channels: a row per
+    level of cuts for the current part's candidates, box, part offsets and walk."""
+
+    #: (levels, n) int64: the candidates of the part
+    cand: np.ndarray
+    #: (levels, C): the part's box
+    lo: np.ndarray
+    hi: np.ndarray
+    #: (levels, 2**C + 1) int64: the end offset of each part, from the first point of the box cut
+    end: np.ndarray
+    #: (levels, 4) int64: the walk (first point, next part, number of parts, candidates of the box)
+    walk: np.ndarray
+    #: (C, T), (T,) int64, (T,) int64: the points regrouped by part, their positions, their part
+    X: np.ndarray
+    pos: np.ndarray
+    code: np.ndarray
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
 def _sort_by_key(key, val, m):
-    """Sort key[:m] ascending, moving val[:m] along (heapsort, no allocation)."""
-    for start in range(m // 2 - 1, -1, -1):
-        _sift_down(key, val, start, m)
-    for end in range(m - 1, 0, -1):
-        key[0], key[end] = key[end], key[0]
-        val[0], val[end] = val[end], val[0]
-        _sift_down(key, val, 0, end)
+    """Sort key[:m] ascending, moving val[:m] along (heapsort, no allocation).
+
+    One sift-down serves both phases: the first m // 2 steps make key[:m] a max-heap
+    (sifting down the roots m // 2 - 1 .. 0), each later step moves the largest key
+    to the end and sifts the new root down the heap key[:end] left before it.
+    """
+    half = m // 2
+    for step in range(half + m - 1):
+        if step < half:
+            root = half - 1 - step
+            end = m
+        else:
+            end = m - 1 - (step - half)
+            key[0], key[end] = key[end], key[0]
+            val[0], val[end] = val[end], val[0]
+            root = 0
+        while 2 * root + 1 < end:
+            ch = 2 * root + 1
+            if ch + 1 < end and key[ch] < key[ch + 1]:
+                ch += 1
+            if key[root] < key[ch]:
+                key[root], key[ch] = key[ch], key[root]
+                val[root], val[ch] = val[ch], val[root]
+                root = ch
+            else:
+                break
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
-def scan(X, s, e, pos, out, tree, cand, m, blo, bhi, w):
+def scan(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, sw):
     """Points X[:, s:e] against the m candidates cand[:m] of the box [blo, bhi] (C < 8, sums left
-    to right); out[pos[t]] = index. Scratch: ``w`` (a :class:`~.solve.Work`).
+    to right); out[pos[t]] = index. ``perm``, ``pts``: the tree's (:class:`~.kdtree.Tree`); ``sw``: a
+    :class:`ScanWork`.
 
     The candidates are sorted by their distance r from the box centre; a point at
     distance rv from the centre is at least r - rv from a colour, so it scans them
@@ -53,8 +91,7 @@ def scan(X, s, e, pos, out, tree, cand, m, blo, bhi, w):
     (with margins for rounding; ties: lowest index). Measured faster than scanning
     outwards from r = rv in both directions, seeded or not.
     """
-    perm, pts = tree.perm, tree.pts
-    crad_tmp, crad, ccol, ck = w.cand_lb, w.crad, w.ccol, w.ck
+    crad_tmp, crad, ccol, ck = sw.key, sw.crad, sw.ccol, sw.ck
     C = X.shape[0]
     for q in range(m):
         j = cand[q]
@@ -168,14 +205,16 @@ def scan_parts(X, s, e, pos, out, tree, cand, m, blo, bhi, w, parts_min):
     A part left with more than ``parts_min`` candidates and 16 points is cut the same way,
     down to ``PART_LEVELS`` levels of cuts. The walk is depth first without recursion (numba
     cannot load recursive functions from its cache, numba/numba#6061): level L's current
-    part has its box, candidates and part offsets in row L of ``w.part_*``, and
-    ``w.part_walk[L]`` = (first point, next part, number of parts, candidates of its box).
+    part has its box, candidates and part offsets in row L of ``w.parts`` (a
+    :class:`PartsWork`), and ``w.parts.walk[L]`` = (first point, next part, number of parts,
+    candidates of the box cut).
     """
     C = X.shape[0]
-    walk = w.part_walk
+    pw = w.parts
+    walk = pw.walk
     walk[0, 0] = s
     walk[0, 1] = 0
-    walk[0, 2] = _partition(X, s, e, pos, blo, bhi, w.Xtmp, w.ptmp, w.code, w.part_end[0])
+    walk[0, 2] = _partition(X, s, e, pos, blo, bhi, pw.X, pw.pos, pw.code, pw.end[0])
     walk[0, 3] = m
     level = 0
     while level >= 0:
@@ -184,7 +223,7 @@ def scan_parts(X, s, e, pos, out, tree, cand, m, blo, bhi, w, parts_min):
             level -= 1
             continue
         walk[level, 1] = o + 1
-        ends = w.part_end[level]
+        ends = pw.end[level]
         start = walk[level, 0] + (ends[o - 1] if o > 0 else 0)
         stop = walk[level, 0] + ends[o]
         if stop == start:
@@ -192,15 +231,15 @@ def scan_parts(X, s, e, pos, out, tree, cand, m, blo, bhi, w, parts_min):
         if level == 0:  # the box cut at this level, and its candidates
             plo, phi, pcand = blo, bhi, cand
         else:
-            plo, phi, pcand = w.part_lo[level - 1], w.part_hi[level - 1], w.part_cand[level - 1]
-        lo, hi, kept = w.part_lo[level], w.part_hi[level], w.part_cand[level]
+            plo, phi, pcand = pw.lo[level - 1], pw.hi[level - 1], pw.cand[level - 1]
+        lo, hi, kept = pw.lo[level], pw.hi[level], pw.cand[level]
         _part_box(o, C, plo, phi, lo, hi)
         m2 = filter_cands(pcand, walk[level, 3], tree.pts, lo, hi, kept)
         if level + 1 < PART_LEVELS and m2 > parts_min and stop - start > 16:  # cut it again
             level += 1
             walk[level, 0] = start
             walk[level, 1] = 0
-            walk[level, 2] = _partition(X, start, stop, pos, lo, hi, w.Xtmp, w.ptmp, w.code, w.part_end[level])
+            walk[level, 2] = _partition(X, start, stop, pos, lo, hi, pw.X, pw.pos, pw.code, pw.end[level])
             walk[level, 3] = m2
         else:
-            scan(X, start, stop, pos, out, tree, kept, m2, lo, hi, w)
+            scan(X, start, stop, pos, out, tree.perm, tree.pts, kept, m2, lo, hi, w.scan)

@@ -12,7 +12,7 @@ from numba import njit
 
 from .kdtree import candidates, point_nn
 from .plan import plan_vec
-from .scan import PART_LEVELS, scan, scan_parts
+from .scan import PART_LEVELS, PartsWork, ScanWork, scan, scan_parts
 
 #: distinct colours per tile of the deduplicated path
 UNIQUE_TILE = 64
@@ -41,45 +41,32 @@ class Work(NamedTuple):
     #: (C,): the points' bounding box
     blo: np.ndarray
     bhi: np.ndarray
-    #: (n,) int64 and float64: the box's candidates (tree order) and their distance to the box,
-    #: which the sorted scan then uses for its sort keys
+    #: (n,) int64 and float64: the box's candidates (tree order) and their distance to the box
     cand: np.ndarray
     cand_lb: np.ndarray
     #: (tree nodes + 2,) int64: the tree traversals' stack
     stack: np.ndarray
-    #: (n,), (n, C), (n,) int64: the sorted scan's candidates: distance from the box centre,
-    #: colour, palette index
-    crad: np.ndarray
-    ccol: np.ndarray
-    ck: np.ndarray
-    #: the box parts, a row per level of cuts (see scan_parts): (levels, n) int64 candidates,
-    #: (levels, C) the part's box, (levels, 2**C + 1) int64 the end offset of each part,
-    #: (levels, 4) int64 where the walk is
-    part_cand: np.ndarray
-    part_lo: np.ndarray
-    part_hi: np.ndarray
-    part_end: np.ndarray
-    part_walk: np.ndarray
-    #: (C, T), (T,) int64, (T,) int64: the points regrouped by part, their positions, their part
-    Xtmp: np.ndarray
-    ptmp: np.ndarray
-    code: np.ndarray
+    #: the sorted scan's; its sort keys are ``cand_lb`` (spent by then)
+    scan: ScanWork
+    #: the box parts'
+    parts: PartsWork
 
 
 def make_work(tree, plan, points: int) -> Work:
     """Scratch for :func:`solve` on up to ``points`` points of the palette of ``tree``."""
     n, C = tree.pts.shape
     T = points
-    P = (1 << min(C, 4)) + 1
     L = PART_LEVELS
     i64 = np.int64
-    return Work(reg=np.empty((plan.nregs, T)), reg1=np.empty(plan.nregs),
-                best=np.empty(T), bidx=np.empty(T, dtype=i64), blo=np.empty(C), bhi=np.empty(C),
-                cand=np.empty(n, dtype=i64), cand_lb=np.empty(n), stack=np.empty(tree.left.shape[0] + 2, dtype=i64),
-                crad=np.empty(n), ccol=np.empty((n, C)), ck=np.empty(n, dtype=i64),
-                part_cand=np.empty((L, n), dtype=i64), part_lo=np.empty((L, C)), part_hi=np.empty((L, C)),
-                part_end=np.empty((L, P), dtype=i64), part_walk=np.empty((L, 4), dtype=i64),
-                Xtmp=np.empty((C, T)), ptmp=np.empty(T, dtype=i64), code=np.empty(T, dtype=i64))
+    cand_lb = np.empty(n)
+    return Work(
+        reg=np.empty((plan.nregs, T)), reg1=np.empty(plan.nregs), best=np.empty(T), bidx=np.empty(T, dtype=i64),
+        blo=np.empty(C), bhi=np.empty(C), cand=np.empty(n, dtype=i64), cand_lb=cand_lb,
+        stack=np.empty(tree.left.shape[0] + 2, dtype=i64),
+        scan=ScanWork(key=cand_lb, crad=np.empty(n), ccol=np.empty((n, C)), ck=np.empty(n, dtype=i64)),
+        parts=PartsWork(cand=np.empty((L, n), dtype=i64), lo=np.empty((L, C)), hi=np.empty((L, C)),
+                        end=np.empty((L, (1 << min(C, 4)) + 1), dtype=i64), walk=np.empty((L, 4), dtype=i64),
+                        X=np.empty((C, T)), pos=np.empty(T, dtype=i64), code=np.empty(T, dtype=i64)))
 
 
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
@@ -121,7 +108,7 @@ def solve(X, s, e, pos, out, tree, plan, w, lim):
         scan_parts(X, s, e, pos, out, tree, cand, m, blo, bhi, w, lim.parts_min)
         return
     if C < 8 and m > lim.scan_min:
-        scan(X, s, e, pos, out, tree, cand, m, blo, bhi, w)
+        scan(X, s, e, pos, out, perm, pts, cand, m, blo, bhi, w.scan)
         return
     best, bidx, reg = w.best, w.bidx, w.reg
     for t in range(s, e):
