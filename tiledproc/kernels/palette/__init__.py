@@ -58,14 +58,8 @@ Non-finite pixels get index 0, as in the reference (every distance is NaN
 or inf, and argmin returns the first). Pixels with a magnitude of 1e150 or
 more, whose squares could overflow, are compared with every colour.
 
-Integer images have few distinct colours. For colour spaces of at most 2**24
-colours (uint8 up to 3 bands, uint16 one band) the palette keeps a
-process-wide answer cache (an int32 per colour, 64 MiB for uint8 RGB, made on
-first use): a block looks its pixels up, solves the colours not seen before
-(sorted along a Morton curve so that consecutive ones are close, 64 at a
-time) and stores them. Other integer images up to 64 bits per pixel (uint8 up
-to 8 bands, uint16 up to 4) find their block's distinct colours with a hash
-table and solve those only, when they are fewer than a quarter of the pixels.
+Integer images have few distinct colours: they are solved once each, through a
+process-wide answer cache per palette or the block's distinct colours (:mod:`.lut`).
 
 Compiled functions that sit in hot loops are built with ``_nrt=False``: numba's
 reference counting costs two atomic operations per array argument per call,

@@ -23,7 +23,8 @@ PARTS_MIN = 64
 
 
 class PreparedPalette:
-    """A palette ready for :func:`nearest_block`: float64 colours, k-d tree, summation plan."""
+    """A palette ready for :func:`nearest_block`: float64 colours, k-d tree, summation plan,
+    and its answer caches for integer images (process-wide, empty in a pickled copy)."""
 
     def __init__(self, palette: np.ndarray):
         palette = np.ascontiguousarray(palette, dtype=np.float64)
@@ -31,17 +32,11 @@ class PreparedPalette:
         self.n, self.channels = palette.shape
         self.tree = build_tree(palette, LEAF)
         self.plan = sum_plan(self.channels)
-        self.ops, self.result, self.nregs = self.plan
         self.huge = bool(np.abs(palette).max() >= HUGE) if palette.size else False
         self.caches = AnswerCaches()
 
     def __repr__(self) -> str:
         return f"PreparedPalette({self.n} colours, {self.channels} channels)"
-
-    def lut(self, size: int) -> np.ndarray:
-        """The process-wide answer cache of an integer colour space of ``size`` colours
-        (see :class:`AnswerCaches`)."""
-        return self.caches.get(size)
 
     def work(self, points: int) -> Work:
         """Scratch arrays for :func:`~.solve.solve` on up to ``points`` points."""
