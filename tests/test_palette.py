@@ -151,7 +151,10 @@ def test_every_search_path_of_the_kernel(channels, rng):
     palette = np.round(image.reshape(channels, -1)[:, rng.choice(image[0].size, 300)].T, 1)
     ref = reference(image, palette, 0)
     paths = {"vectorised": dict(scan_min=10**9, parts_min=10**9), "scan": dict(scan_min=0, parts_min=10**9),
-             "parts": dict(scan_min=0, parts_min=0), "parts twice": dict(tile=(64, 64), parts_min=8),
+             # an unlimited candidate budget (cap), so that the tiles are cut into parts instead of
+             # being handed to the per-pixel search
+             "parts": dict(scan_min=0, parts_min=0, cap=10**9),
+             "parts twice": dict(tile=(64, 64), parts_min=8, cap=10**9),
              "per pixel": dict(cap=0), "tiny tiles": dict(tile=(1, 3))}
     for name, kwargs in paths.items():
         got = nearest_block(image, prepare_palette(palette), dedup=False, **kwargs)
