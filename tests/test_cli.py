@@ -194,6 +194,7 @@ def test_no_arguments_prints_the_help(capsys):
     assert "Commands:" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_threads_follow_the_cpus_the_process_may_use(tmp_path):
     """Under an affinity of one CPU (as SLURM and PBS pin jobs) the default is one thread;
     --threads and dask's num_workers config choose explicitly, and the summary says so."""

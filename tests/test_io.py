@@ -300,6 +300,7 @@ def test_ingest_refuses_an_undecodable_tiff_before_writing(tmp_path, rng, monkey
     assert not (tmp_path / "c.zarr").exists()
 
 
+@pytest.mark.slow
 def test_ingest_memory_does_not_grow_with_file_size(tmp_path):
     """Peak memory of ingest is a few regions, not the file (checked in a child process)."""
     import subprocess

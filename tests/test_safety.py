@@ -251,6 +251,7 @@ def interrupted(scene, out, after=3):
     return out
 
 
+@pytest.mark.slow
 def test_incomplete_inputs_are_refused(tmp_path, scene):
     part = interrupted(scene, tmp_path / "part.zarr")
     user_error(["window-stats", part, "--size", "3", "--mean", tmp_path / "next.zarr"],
@@ -270,6 +271,7 @@ def test_incomplete_inputs_are_refused(tmp_path, scene):
     run(["window-stats", part, "--size", "3", "--mean", tmp_path / "next2.zarr", "--progress", "off"])
 
 
+@pytest.mark.slow
 def test_pipeline_whose_synthetic_input_was_interrupted(tmp_path):
     for name in ("a", "b"):
         stats_pipeline(tmp_path / f"{name}.toml", f"""
@@ -552,6 +554,7 @@ def test_read_only_output_file_system(tmp_path, scene):
         subprocess.run(["umount", str(ro)], check=False)
 
 
+@pytest.mark.slow
 def test_full_disk_through_the_fault_seam(tmp_path, scene):
     # the first write fails: nothing is left behind, a rerun is not blocked
     r = child(["window-stats", scene, "--size", "3", "--mean", tmp_path / "m.zarr", "--progress", "off"],
@@ -585,6 +588,7 @@ def test_third_party_warnings_go_through_logging(tmp_path):
 # ------------------------------------ 9. failures after start leave nothing in the way
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_leaves_no_store(tmp_path, scene):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

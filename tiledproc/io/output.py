@@ -222,7 +222,7 @@ def _resume(spec: OutputSpec, fingerprint: str, stamps: dict) -> tuple[set, bool
         group = zarr.open_group(str(path), mode="r")
         meta = dict(group.attrs).get("tiledproc", {})
         zarr.open_array(str(path / LEVEL0), mode="r")
-    except Exception as e:
+    except (zarr.errors.BaseZarrError, OSError, KeyError, ValueError, TypeError) as e:
         raise ResumeMismatchError(
             f"Cannot resume into {str(path)!r}: it is not an output written by tiledproc. "
             f"Use overwrite to replace it."

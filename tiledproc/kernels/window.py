@@ -56,6 +56,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from ._boundary import contiguous_run
+
 __all__ = ["box_stats"]
 
 # Unsigned indices: numba then skips the negative-index wraparound and the
@@ -455,25 +457,6 @@ def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var,
                 _tf(lev, o4, ob4, oc4, B, W, var, omit, inv_nfull, c, mean_row, var_row)
 
 
-def _contiguous_run(xmap: np.ndarray) -> tuple[int, int, int]:
-    """The longest stretch ``lo <= s < hi`` where ``xmap[s] == s + off`` (a plain copy)."""
-    if xmap.size == 0:
-        return (0, 0, 0)
-    step = np.diff(xmap) == 1
-    step &= xmap[:-1] >= 0
-    best = (0, 1 if xmap[0] >= 0 else 0)
-    start = 0
-    for k in range(step.size + 1):
-        if k == step.size or not step[k]:
-            if k + 1 - start > best[1] - best[0]:
-                best = (start, k + 1)
-            start = k + 1
-    lo, hi = best
-    if hi <= lo or xmap[lo] < 0:
-        return (0, 0, 0)
-    return (lo, hi, int(xmap[lo] - lo))
-
-
 def _plan(w: int, L: int) -> tuple[list[int], int]:
     """Level rows to build for a tree of top level L: a row needed only as the
     step to the next one is skipped (two levels in one pass). Returns the steps
@@ -731,7 +714,7 @@ def box_stats(
     RL = n + (wx + 3) // 4 * 4
     K, steps, groups, offs = _tree(int(wx), RL)
     _box_stats_3d(
-        src, ymap, xmap, _contiguous_run(xmap), wy, wx, float(cval), out_mean, out_var,
+        src, ymap, xmap, contiguous_run(xmap), wy, wx, float(cval), out_mean, out_var,
         np.zeros(K * RL), RL, steps, groups, offs, B, Q, bool(want_var), bool(omit),
         # suffix rows: only those of output rows are kept (see _box_stats_3d), so
         # a window taller than the block costs no more than the block's rows
