@@ -129,7 +129,6 @@ class PreparedOutput:
     lock: OutputLock | None = field(default=None, repr=False)
     _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _fd: int | None = field(default=None, repr=False)
-    _recorded: int = field(default=0, repr=False)
 
     @property
     def layout(self) -> ChunkLayout:
@@ -161,13 +160,6 @@ class PreparedOutput:
             except OSError as e:
                 raise storage_error(e, f"recording a finished chunk of {str(self.path)!r}") from None
             self.done.add(tuple(index))
-            self._recorded += 1
-
-    def _set_provenance(self, **items) -> None:
-        group = zarr.open_group(str(self.path), mode="r+")
-        meta = dict(dict(group.attrs).get("tiledproc", {}))
-        meta.update(items)
-        group.attrs["tiledproc"] = meta
 
     def finish(self) -> None:
         """Mark the output complete once every chunk is recorded."""
@@ -175,8 +167,8 @@ class PreparedOutput:
         if len(self.done) < self.n_chunks:
             return
         try:
-            self._set_provenance(complete=True,
-                                 finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            _set_provenance(self.path, complete=True,
+                            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         except OSError as e:
             raise storage_error(e, f"marking {str(self.path)!r} complete") from None
         # a worker killed mid-write leaves its temporary file behind; every chunk is
@@ -195,18 +187,26 @@ class PreparedOutput:
         recorded, a store this run made is removed: nothing of it is worth resuming,
         and a rerun must not find it in its way."""
         self.close()
+        remove = failed and self.created and not self.done  # a made store starts with nothing done
         try:
-            if failed and self.created and self._recorded == 0 and not self.done:
-                clear_output(self.path)
-                if self.lock is not None:
-                    self.lock.release()
-                try:
-                    os.rmdir(self.path)
-                except OSError:
-                    pass
+            if remove:
+                clear_output(self.path)  # all but the lock
         finally:
             if self.lock is not None:
                 self.lock.release()
+        if remove:
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
+
+
+def _set_provenance(path: Path, **items) -> None:
+    """Update keys of an output's provenance (``attrs["tiledproc"]``)."""
+    group = zarr.open_group(str(path), mode="r+")
+    meta = dict(dict(group.attrs).get("tiledproc", {}))
+    meta.update(items)
+    group.attrs["tiledproc"] = meta
 
 
 def _fill_value(spec: OutputSpec):
@@ -315,7 +315,7 @@ def prepare_output(
         if exists and resume and (path / "zarr.json").exists():
             done, complete, repaired = _resume(spec, fingerprint, stamps)
             if repaired and not complete:
-                PreparedOutput(spec, done, complete)._set_provenance(complete=False)
+                _set_provenance(path, complete=False)
             remove_temporaries(path / LEVEL0)
             return PreparedOutput(spec, done, complete, created=False, repaired=repaired, lock=lock)
         if exists:

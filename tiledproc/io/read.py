@@ -32,7 +32,7 @@ from ..errors import (
 )
 from .chunkio import ChunkReader, layout_of, storage_error
 from .metadata import json_safe
-from .safety import refuse_url
+from .safety import refuse_url, tree_size
 
 __all__ = ["locate", "read_attrs", "metadata_stamp", "check_complete", "open_raster", "raster_info", "LEVEL0"]
 
@@ -249,17 +249,6 @@ def open_raster(
     return a
 
 
-def _dir_size(p: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(p):
-        for f in files:
-            try:
-                total += os.stat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
-
-
 def raster_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Shape, dtype, chunks, codec, size on disk and attributes of a store.
 
@@ -299,7 +288,7 @@ def raster_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     if ome:
         levels = [d["path"] for d in ome[0].get("datasets", [])]
     nbytes = int(np.prod(z.shape)) * z.dtype.itemsize
-    disk = _dir_size(p)
+    disk = tree_size(p)
     return {
         "path": str(p),
         "array": z.path or "",

@@ -65,6 +65,7 @@ __all__ = [
     "is_tiledproc_output",
     "check_output_paths",
     "check_space",
+    "tree_size",
     "clear_output",
     "OutputLock",
 ]
@@ -242,7 +243,8 @@ def check_output_paths(outputs: Sequence, inputs: Iterable = (), *, overwrite: b
             _check_parent(given, out)
 
 
-def _tree_size(p: Path) -> int:
+def tree_size(p) -> int:
+    """The bytes of the files under ``p`` (links counted as links, never followed)."""
     total = 0
     for root, _, files in os.walk(p):
         for f in files:
@@ -274,7 +276,7 @@ def check_space(sizes: Sequence[tuple[object, int]], *, replacing: bool = False)
         entry[0] += nbytes
         entry[3].append(str(given))
         if replacing and out.exists() and out.is_dir():
-            entry[1] += _tree_size(out)
+            entry[1] += tree_size(out)
     for nbytes, free, anchor, names in need.values():
         if nbytes > free:
             from .._format import format_bytes
@@ -387,7 +389,7 @@ class OutputLock:
             who = f"pid {pid} on {host}" if pid else "another run"
             since = f" since {info['since']}" if info.get("since") else ""
             if not stale:
-                hint = (f"wait for it to finish" if same_host or not host else
+                hint = ("wait for it to finish" if same_host or not host else
                         f"if that run is dead, delete {str(self.file)!r} and run again with --resume")
                 raise OutputLockedError(
                     f"Output {str(self.path)!r} is being written by {who}{since}; {hint}."

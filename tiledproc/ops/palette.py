@@ -453,7 +453,7 @@ def parse_median_cut(n_colors, refine, sample_size, n_pixels: int | None = None)
         )
     if n_pixels is not None and n_colors > min(n_pixels, sample_size):
         sampled = min(n_pixels, sample_size)
-        which = (f"every pixel of the image" if n_pixels <= sample_size
+        which = ("every pixel of the image" if n_pixels <= sample_size
                  else f"sample_size, of the image's {n_pixels}")
         raise InvalidParameterError(
             f"Expected n_colors to be at most the number of pixels the median cut works on, {sampled} "

@@ -17,7 +17,6 @@ the run's graph, computed during the run by its own read of the input:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import dask.array as da

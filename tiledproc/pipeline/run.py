@@ -12,7 +12,7 @@ from pathlib import Path
 from ..execute.schedulers import SchedulerSpec, parse_scheduler
 from .._format import format_bytes, format_seconds
 from ..jobs.write import WriteReport, check_outputs, write_outputs
-from ..errors import ConfigError, TiledprocError
+from ..errors import ConfigError
 from ..io.safety import check_space
 from ..io.output import OutputSpec
 from .config import Pipeline, load_pipeline, parse_pipeline
