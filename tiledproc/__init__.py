@@ -7,31 +7,24 @@ DeprecationWarning naming the new one: ``hessian`` (now
 (now ``image=``).
 """
 
+from ._lazy import lazy_exports
 from ._version import __version__
 from .errors import TiledprocError
-from .io import open_raster
-from .jobs import ingest_tiff, save_raster
-from .ops import (
-    finite_difference_hessian,
-    gabor,
-    gabor_bank,
-    gabor_kernel,
-    gabor_magnitude,
-    gabor_texture,
-    gradient,
-    gradient_and_hessian,
-    gradient_magnitude,
-    hessian,  # deprecated: the former name of finite_difference_hessian, not in __all__
-    label_means,
-    recolor_by_label,
-    palette_indices,
-    apply_palette,
-    median_cut_palette,
-    window_mean,
-    window_stats,
-    window_std,
-    window_variance,
-)
+
+# imported on first use (see tiledproc._lazy): ``import tiledproc`` costs no dask, zarr or numba
+_EXPORTS = {
+    "open_raster": ".io",
+    "save_raster": ".jobs",
+    "ingest_tiff": ".jobs",
+    **{name: ".ops" for name in (
+        "finite_difference_hessian", "gabor", "gabor_bank", "gabor_kernel", "gabor_magnitude", "gabor_texture",
+        "gradient", "gradient_and_hessian", "gradient_magnitude",
+        "hessian",  # deprecated: the former name of finite_difference_hessian, not in __all__
+        "label_means", "recolor_by_label", "palette_indices", "apply_palette", "median_cut_palette",
+        "window_mean", "window_stats", "window_std", "window_variance",
+    )},
+}
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = [
     "__version__",

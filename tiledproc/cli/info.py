@@ -7,7 +7,6 @@ import json
 import click
 
 from .._format import format_bytes
-from ..io.read import raster_info
 from . import cli
 
 
@@ -31,6 +30,8 @@ def _codec_text(codecs) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 def info(store, as_json):
     """Shape, dtype, chunks, codec, size on disk and attributes of STORE."""
+    from ..io.read import raster_info  # zarr: when a store is read, not for --help
+
     d = raster_info(store)
     if as_json:
         click.echo(json.dumps(d, indent=2))

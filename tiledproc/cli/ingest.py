@@ -7,9 +7,7 @@ import time
 
 import click
 
-from ..execute.schedulers import parse_scheduler
 from ..io.codecs import DEFAULT_CODEC
-from ..jobs.ingest import ingest_tiff
 from . import cli, options
 
 log = logging.getLogger("tiledproc")
@@ -33,6 +31,9 @@ def ingest(src, dst, chunks, overwrite, resume, codec, scheduler, progress, thre
     (y, x) becomes (1, y, x), (y, x, samples) becomes (samples, y, x).
     Georeferencing and nodata go into the attributes. SRC is never modified.
     """
+    from ..execute.schedulers import parse_scheduler
+    from ..jobs.ingest import ingest_tiff
+
     start = time.perf_counter()
     path = ingest_tiff(src, dst, chunks=chunks, overwrite=bool(overwrite), resume=resume,
                        codec=codec or DEFAULT_CODEC, series=series,

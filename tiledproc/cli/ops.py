@@ -14,7 +14,6 @@ from ..errors import ConfigError, UnsafeOutputError
 from ..pipeline.config import parse_pipeline
 from ..pipeline.operations import all_operations
 from ..pipeline.registry import Operation, Param
-from ..pipeline.run import RunOptions, run_pipeline, summary_text
 from . import cli, options
 
 
@@ -77,6 +76,8 @@ def _make_command(op: Operation):
 
     def command(input_path, chunks, overwrite, resume, scheduler, threads, cluster, progress, codec, pyramid,
                 allow_incomplete, space_check, **kw):
+        from ..pipeline.run import RunOptions, run_pipeline, summary_text  # dask: only when a command runs
+
         extra_inputs = {role: kw.pop(role) for role in op.inputs if role != "input"}
         out_paths = {o: kw.pop(f"out_{o}") for o in op.outputs}
         for o, path in out_paths.items():

@@ -8,12 +8,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..jobs.pyramid import add_levels
 from ..errors import InvalidParameterError, StorageError, UnsafeOutputError
 from ..io.png import write_png
 from ..io.safety import OutputLock, is_tiledproc_output, real_path, refuse_url
-from ..io.read import check_complete, read_attrs
-from ..io.levels import level_array, store_levels
 from . import cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -65,6 +62,8 @@ def _bands(ctx, param, value):
 
 def choose_level(path, size: int) -> tuple[str, tuple[int, ...]]:
     """The coarsest level whose larger side is still at least ``size`` pixels (or level 0)."""
+    from ..io.levels import level_array, store_levels  # dask: when a preview is made
+
     best = None
     for name in store_levels(path):
         shape = level_array(path, name).shape
@@ -88,6 +87,9 @@ def stretch(band: np.ndarray, low: float, high: float) -> np.ndarray:
 
 def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2.0, 98.0)):
     """Write the quicklook PNG; returns (level name, level shape, image shape)."""
+    from ..io.levels import level_array
+    from ..io.read import read_attrs
+
     read_attrs(store)  # a clear error for a missing or non-Zarr path
     check_png_target(out, store)
     level, shape = choose_level(store, size)
@@ -151,6 +153,9 @@ def preview(store, out, band, rgb, size, percentiles):
               help="Number of 2x levels above full resolution.")
 def pyramid(store, levels):
     """Add 2x downsampled levels (OME-Zarr multiscales) to STORE, for viewers and previews."""
+    from ..io.read import check_complete, read_attrs
+    from ..jobs.pyramid import add_levels
+
     attrs = read_attrs(store)
     if not is_tiledproc_output(store):
         raise UnsafeOutputError(

@@ -7,7 +7,6 @@ import click
 from ..execute.jobqueue import check_submit_command, job_script, log_shell_lines
 from ..errors import ConfigError
 from ..pipeline.config import load_pipeline
-from ..pipeline.run import RunOptions, default_pipeline, resolve, run_pipeline, summary_text
 from . import cli, options
 
 
@@ -26,6 +25,8 @@ def run(pipeline, dry_run, job_script_, **kw):
     The default makes a synthetic 4 x 2048 x 2048 scene in ./tiledproc-demo
     and writes its 15 x 15 windowed mean and variance next to it.
     """
+    from ..pipeline.run import RunOptions, default_pipeline, resolve, run_pipeline, summary_text
+
     p = load_pipeline(pipeline) if pipeline else default_pipeline()
     if job_script_:
         if not p.cluster:

@@ -6,11 +6,7 @@ import time
 
 import click
 
-from ..execute.schedulers import parse_scheduler
-from ..jobs.write import write_outputs
 from ..io.codecs import DEFAULT_CODEC
-from ..io.output import OutputSpec
-from ..synth import synth_labels, synth_scene
 from . import cli, options
 
 
@@ -36,6 +32,11 @@ from . import cli, options
 def synth(dst, shape, kind, dtype, cell, seed, chunks, overwrite, resume, codec, scheduler, progress, threads,
           space_check):
     """Write a synthetic raster to DST without ever holding it in memory."""
+    from ..execute.schedulers import parse_scheduler
+    from ..io.output import OutputSpec
+    from ..jobs.write import write_outputs
+    from ..synth import synth_labels, synth_scene
+
     chunks = chunks or (1, 1024, 1024)
     if kind == "labels":
         a = synth_labels(shape, cell=cell, chunks=chunks, seed=seed)

@@ -8,7 +8,14 @@ Jobs that write stores (``save_raster``, ``ingest_tiff``) are in
 :mod:`tiledproc.jobs`.
 """
 
-from .read import open_raster, raster_info, read_attrs
-from .tiff import read_tiff
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "open_raster": ".read",
+    "raster_info": ".read",
+    "read_attrs": ".read",
+    "read_tiff": ".tiff",
+}
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = ["open_raster", "read_tiff", "raster_info", "read_attrs"]

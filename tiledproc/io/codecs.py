@@ -8,18 +8,31 @@ spends more CPU than the bytes it saves (see docs/benchmarks.md).
 
 from __future__ import annotations
 
-from zarr.codecs import BloscCodec, ZstdCodec
-
 from ..errors import InvalidParameterError
 
 __all__ = ["CODECS", "DEFAULT_CODEC", "compressors_for"]
 
+def _blosc(cname: str, clevel: int):
+    def make():
+        from zarr.codecs import BloscCodec  # zarr is imported when a store is made, not by the CLI's start
+
+        return BloscCodec(cname=cname, clevel=clevel, shuffle="shuffle")
+
+    return make
+
+
+def _zstd():
+    from zarr.codecs import ZstdCodec
+
+    return ZstdCodec(level=3)
+
+
 #: name -> a zarr v3 compressor factory (None: stored raw).
 CODECS = {
-    "lz4": lambda: BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
-    "zstd": lambda: BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),
-    "zstd-1": lambda: BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),
-    "zstd-plain": lambda: ZstdCodec(level=3),
+    "lz4": _blosc("lz4", 5),
+    "zstd": _blosc("zstd", 3),
+    "zstd-1": _blosc("zstd", 1),
+    "zstd-plain": _zstd,
     "none": lambda: None,
 }
 

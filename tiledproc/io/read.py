@@ -18,11 +18,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import zarr
-from dask.base import tokenize
 
+from .._lazy import lazy_module
 from ..errors import (
     IncompleteInputError,
     NotAZarrStoreError,
@@ -33,6 +32,9 @@ from ..errors import (
 from .chunkio import ChunkReader, layout_of, storage_error
 from .metadata import json_safe
 from .safety import refuse_url, tree_size
+
+# dask is imported when a raster is opened, not when metadata is read (`tiledproc info`)
+da = lazy_module("dask.array")
 
 __all__ = ["locate", "read_attrs", "metadata_stamp", "check_complete", "open_raster", "raster_info", "LEVEL0"]
 
@@ -226,6 +228,8 @@ def open_raster(
     [12.0, 13.0, 14.0, 15.0]
     >>> shutil.rmtree(directory)
     """
+    from dask.base import tokenize
+
     p, z, attrs = locate(path)
     check_complete(p, attrs, allow_incomplete=allow_incomplete)
     lead = [n for n in z.shape[:-2] if n != 1]

@@ -7,7 +7,12 @@ it. This is the one layer that joins storage (:mod:`tiledproc.io`) and
 execution (:mod:`tiledproc.execute`).
 """
 
-from .ingest import ingest_tiff
-from .save import save_raster
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "ingest_tiff": ".ingest",
+    "save_raster": ".save",
+}
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = ["save_raster", "ingest_tiff"]

@@ -7,17 +7,30 @@ and ``hessian`` for :func:`finite_difference_hessian`. Deprecated names are
 not in ``__all__``.
 """
 
-from .derivatives import (
-    finite_difference_hessian,
-    gradient,
-    gradient_and_hessian,
-    gradient_magnitude,
-    hessian,
-)
-from .gabor import gabor, gabor_bank, gabor_kernel, gabor_magnitude, gabor_texture
-from .labels import label_means, recolor_by_label
-from .palette import apply_palette, median_cut_palette, palette_indices
-from .window import window_mean, window_stats, window_std, window_variance
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "finite_difference_hessian": ".derivatives",
+    "gradient": ".derivatives",
+    "gradient_and_hessian": ".derivatives",
+    "gradient_magnitude": ".derivatives",
+    "hessian": ".derivatives",
+    "gabor": ".gabor",
+    "gabor_bank": ".gabor",
+    "gabor_kernel": ".gabor",
+    "gabor_magnitude": ".gabor",
+    "gabor_texture": ".gabor",
+    "label_means": ".labels",
+    "recolor_by_label": ".labels",
+    "apply_palette": ".palette",
+    "median_cut_palette": ".palette",
+    "palette_indices": ".palette",
+    "window_mean": ".window",
+    "window_stats": ".window",
+    "window_std": ".window",
+    "window_variance": ".window",
+}
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = [
     "window_mean",

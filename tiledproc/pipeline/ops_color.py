@@ -19,15 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dask.array as da
 import numpy as np
-from dask.base import tokenize
 
 from .._dtypes import float_type
 from ..errors import InvalidParameterError, InvalidTypeError
-from ..ops.labels import recolor_by_label
-from ..ops.palette import SAMPLE_SIZE, median_cut_delayed, palette_indices, parse_median_cut
+from ..ops.palette_limits import SAMPLE_SIZE
 from .registry import Operation, Param
+
+# The operations (and dask) are imported by the builders, when a pipeline runs: the
+# catalogue itself is read by every start of the ``tiledproc`` command.
 
 __all__ = ["COLOR_OPERATIONS"]
 
@@ -65,7 +65,7 @@ class ColoursParam(Param):
             ) from None
 
 
-def _labels_band(labels: da.Array) -> da.Array:
+def _labels_band(labels):
     if labels.ndim == 3:
         if labels.shape[0] != 1:
             raise InvalidParameterError(
@@ -76,6 +76,8 @@ def _labels_band(labels: da.Array) -> da.Array:
 
 
 def _build_recolor(inputs, p):
+    from ..ops.labels import recolor_by_label
+
     labels = _labels_band(inputs["labels"])
     return {"recolored": recolor_by_label(inputs["input"], labels, channel_axis=0,
                                           background=p["background"])}
@@ -100,6 +102,11 @@ def _colours_block(idx, colours):
 
 
 def _build_quantize(inputs, p):
+    import dask.array as da
+    from dask.base import tokenize
+
+    from ..ops.palette import median_cut_delayed, palette_indices, parse_median_cut
+
     image = inputs["input"]
     bands = image.shape[0]
     if (p["palette"] is None) == (p["n_colors"] is None):

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import dask.array as da
 
 from ..errors import InvalidParameterError, InvalidTypeError
 
@@ -87,7 +86,7 @@ class Operation:
     summary: str
     params: tuple[Param, ...]
     outputs: tuple[str, ...]
-    build: Callable[..., dict[str, da.Array]]
+    build: Callable[..., dict]  # -> {output: dask array}
     inputs: tuple[str, ...] = ("input",)
     halo: Callable[[dict], tuple[int, int]] = field(default=lambda p: (0, 0))
 
