@@ -32,7 +32,8 @@ from .._version import __version__
 from ..errors import InvalidParameterError, OutputExistsError, ResumeMismatchError
 from .chunkio import ChunkLayout, layout_of, remove_temporaries, storage_error, write_chunk
 from .codecs import DEFAULT_CODEC, compressors_for
-from .metadata import dimension_names, json_safe, ome_multiscales
+from .layout import group_geo_attrs, level_attrs, set_omero, write_coordinates
+from .metadata import dimension_names, json_safe, ome_multiscales, physical_scale
 from .read import LEVEL0
 from .record import DONE_LOG, check_chunks, format_entry, read_record
 from .safety import OutputLock, check_output_paths, clear_output, refuse_url
@@ -167,6 +168,7 @@ class PreparedOutput:
         if len(self.done) < self.n_chunks:
             return
         try:
+            set_omero(self.path)
             _set_provenance(self.path, complete=True,
                             finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         except OSError as e:
@@ -331,8 +333,10 @@ def prepare_output(
 def _create_store(spec: OutputSpec, fingerprint: str, stamps: dict) -> None:
     path = spec.path
     a = spec.array
-    attrs = json_safe(dict(spec.attrs))
-    attrs["ome"] = ome_multiscales(spec.name or path.stem, 3, 1)
+    attrs = group_geo_attrs(json_safe(dict(spec.attrs)), a.shape)
+    spacing, unit = physical_scale(attrs)
+    attrs["ome"] = ome_multiscales(spec.name or path.stem, 3, 1, spacing, unit,
+                                   label=bool(spec.provenance.get("categorical")))
     provenance = {
         "version": __version__,
         **json_safe(spec.provenance),
@@ -353,7 +357,9 @@ def _create_store(spec: OutputSpec, fingerprint: str, stamps: dict) -> None:
             compressors=compressors_for(spec.codec),
             fill_value=_fill_value(spec),
             dimension_names=dimension_names(3),
+            attributes=level_attrs(attrs, a.dtype),
         )
+        write_coordinates(group, attrs, a.shape)
     except OSError as e:
         raise storage_error(e, f"creating output {str(path)!r}") from None
 
