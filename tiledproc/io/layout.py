@@ -20,6 +20,8 @@ the chunks are written by :mod:`tiledproc.io.output` and :mod:`tiledproc.jobs.py
 
 from __future__ import annotations
 
+import base64
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,9 @@ def group_geo_attrs(attrs: dict, shape: tuple[int, ...]) -> dict[str, Any]:
     (``proj:*``, ``spatial:*`` incl. shape and bbox) and the ``zarr_conventions``
     declaring them."""
     out = {k: v for k, v in attrs.items() if not k.startswith(("proj:", "spatial:")) and k != "zarr_conventions"}
+    names = out.get("band_names")
+    if names is not None and (not isinstance(names, (list, tuple)) or len(names) != shape[0]):
+        del out["band_names"]  # an op that makes other bands names its own
     g = georef_of(attrs)
     if g:
         out.update(json_safe(geo.geo_attrs(g, tuple(shape[-2:]))))
@@ -66,11 +71,18 @@ def level_attrs(attrs: dict, dtype) -> dict[str, Any]:
     nodata = attrs.get("nodata")
     if nodata is not None:
         kind = np.dtype(dtype).kind
-        v = float(nodata) if isinstance(nodata, str) else nodata
-        if kind in "iub" and isinstance(v, float) and (not np.isfinite(v) or not v.is_integer()):
+        try:
+            v = float(nodata) if isinstance(nodata, str) else nodata
+        except ValueError:
+            v = None  # a GDAL_NODATA that is no number declares nothing
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+            pass
+        elif kind in "iub" and isinstance(v, float) and (not np.isfinite(v) or not v.is_integer()):
             pass  # a float nodata an integer array cannot hold declares nothing
         else:
-            out["_FillValue"] = json_safe(v if kind == "f" else int(v))
+            # xarray's zarr v3 encoding: a float _FillValue is the base64 of its float64 bytes
+            out["_FillValue"] = (base64.standard_b64encode(struct.pack("<d", float(v))).decode()
+                                 if kind == "f" else int(v))
     names = attrs.get("band_names")
     if names:
         out["long_name"] = list(names)
@@ -154,3 +166,137 @@ def set_omero(path, level: str | None = None, *, max_pixels: int = 1 << 20) -> N
                          "window": {"start": float(lo), "end": float(hi), "min": mn, "max": mx}})
     ome["omero"] = {"channels": channels, "rdefs": {"model": "greyscale" if len(channels) != 3 else "color"}}
     group.attrs["ome"] = json_safe(ome)
+
+
+def _cf_attrs(group: zarr.Group, array: zarr.Array) -> dict[str, Any]:
+    """The georeferencing, nodata and band names of a CF / rioxarray data variable."""
+    a_attrs = dict(array.attrs)
+    gm_name = a_attrs.get("grid_mapping")
+    gm = {}
+    if isinstance(gm_name, str) and gm_name in group:
+        gm = dict(group[gm_name].attrs)
+    elif "spatial_ref" in group:
+        gm = dict(group["spatial_ref"].attrs)
+    dims = list(getattr(array.metadata, "dimension_names", None) or a_attrs.get("_ARRAY_DIMENSIONS") or [])
+    ydim, xdim = (dims[-2], dims[-1]) if len(dims) >= 2 else ("y", "x")
+    x = np.asarray(group[xdim][:]) if xdim in group and group[xdim].ndim == 1 else None
+    y = np.asarray(group[ydim][:]) if ydim in group and group[ydim].ndim == 1 else None
+    g = geo.georef_from_cf(gm, x, y)
+    out: dict[str, Any] = json_safe(geo.geo_attrs(g)) if g else {}
+    fill = a_attrs.get("_FillValue", a_attrs.get("nodata"))
+    if isinstance(fill, str) and array.dtype.kind == "f" and array.metadata.zarr_format == 3:
+        try:  # xarray's zarr v3 encoding of a float _FillValue: base64 of its float64 bytes
+            fill = struct.unpack("<d", base64.standard_b64decode(fill))[0]
+        except (ValueError, struct.error):
+            fill = None
+    if fill is None and array.metadata.zarr_format == 2 and array.fill_value is not None:
+        fill = np.asarray(array.fill_value).item()  # v2: xarray's _FillValue is the array's fill_value
+    if fill is not None:
+        out["nodata"] = json_safe(fill)
+    names = a_attrs.get("long_name")
+    if isinstance(names, (list, tuple)) and len(dims) == 3 and len(names) == array.shape[0]:
+        out["band_names"] = [str(n) for n in names]
+    elif len(dims) == 3 and dims[0] in group and group[dims[0]].ndim == 1 and group[dims[0]].dtype.kind in "OUT":
+        out["band_names"] = [str(n) for n in group[dims[0]][:]]
+    return out
+
+
+def cf_data_variable(group: zarr.Group) -> str | None:
+    """The one data variable of a CF / xarray group (an array with ``grid_mapping``, or
+    the one array of two dimensions or more that is not a coordinate), else None."""
+    arrays = {name: a for name, a in group.arrays()}
+    linked = [n for n, a in arrays.items() if "grid_mapping" in a.attrs and a.ndim >= 2]
+    if len(linked) == 1:
+        return linked[0]
+    coords = set()
+    for a in arrays.values():
+        c = a.attrs.get("coordinates")
+        if isinstance(c, str):
+            coords.update(c.split())
+    data = [n for n, a in arrays.items() if a.ndim >= 2 and n not in coords]
+    return data[0] if len(data) == 1 else None
+
+
+def input_attrs(path) -> dict[str, Any]:
+    """What an output inherits from the input at ``path`` (a tiledproc store, a GeoZarr
+    or CF/rioxarray Zarr store or one of its variables, a (Geo)TIFF): georeferencing,
+    nodata, band names, the microscopy pixel size. Nothing is read but metadata."""
+    from .metadata import carry_over
+    from .read import locate
+    from .tiff import is_tiff, tiff_attrs
+
+    p = Path(path).expanduser()
+    if p.is_file() and is_tiff(p):
+        return carry_over(tiff_attrs(p))
+    p, z, attrs = locate(p)
+    out = carry_over(attrs)
+    if "proj:wkt2" in out or "proj:code" in out or "spatial:transform" in out:
+        return out
+    # CF / rioxarray: the variable's group holds the grid mapping and the x/y coordinates
+    try:
+        if z.path:
+            group, array = zarr.open_group(str(p), mode="r"), z
+        else:
+            group, array = zarr.open_group(str(p.parent), mode="r"), z
+            if p.name not in group:
+                return out
+    except (zarr.errors.BaseZarrError, FileNotFoundError, KeyError, ValueError, TypeError):
+        return out
+    cf = _cf_attrs(group, array)
+    return {**cf, **out}
+
+
+def source_stores(array) -> list[str]:
+    """The stores and TIFFs a dask array's graph reads (for outputs to inherit their
+    metadata without being told): the readers of :func:`open_raster` and
+    :func:`read_tiff`, and zarr arrays read by ``da.from_zarr``."""
+    from .chunkio import ChunkReader
+    from .tiff import TiffRegionReader
+
+    graph = getattr(array, "__dask_graph__", None)
+    if graph is None:
+        return []
+    found: list[str] = []
+    layers = getattr(graph(), "layers", {})
+    for name, layer in layers.items():
+        if not str(name).startswith("original-"):
+            continue
+        for value in layer.values():
+            src = None
+            if isinstance(value, ChunkReader):
+                root = Path(value.layout.root)
+                # level 0 of a tiledproc store is its array "0"; a bare array is itself the store
+                src = str(root.parent) if (root.parent / "zarr.json").exists() and root.name == "0" else str(root)
+            elif isinstance(value, TiffRegionReader):
+                src = value.path
+            elif isinstance(value, zarr.Array):
+                try:
+                    src = str(Path(str(value.store.root)) / value.path) if hasattr(value.store, "root") else None
+                except (AttributeError, TypeError):
+                    src = None
+            if src is not None and src not in found:
+                found.append(src)
+    return found
+
+
+def inherited_attrs(array, inputs=()) -> dict[str, Any]:
+    """The metadata an output computed from ``array`` inherits: that of the first of
+    ``inputs``, else of the first store its graph reads (see :func:`input_attrs`).
+    A transform only when the output has the input's ``(y, x)`` shape; band names
+    only when it has the input's number of bands."""
+    from ..errors import TiledprocError
+
+    sources = [str(s) for s in inputs] or source_stores(array)
+    for src in sources:
+        try:
+            attrs = input_attrs(src)
+        except (TiledprocError, OSError):
+            continue
+        shape = tuple(getattr(array, "shape", ()))
+        if len(shape) == 2:
+            shape = (1,) + shape
+        in_shape = attrs.get("spatial:shape")
+        if in_shape is not None and len(shape) == 3 and list(shape[-2:]) != list(in_shape):
+            attrs = {k: v for k, v in attrs.items() if not k.startswith("spatial:")}
+        return attrs
+    return {}

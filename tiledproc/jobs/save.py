@@ -14,6 +14,7 @@ from ..execute.schedulers import parse_scheduler
 from .write import write_outputs
 from ..io.output import OutputSpec
 from ..io.codecs import DEFAULT_CODEC
+from ..io.layout import inherited_attrs
 
 __all__ = ["save_raster"]
 
@@ -74,8 +75,10 @@ def save_raster(
         Blosc-LZ4 with byte shuffle).
     inputs : sequence of str or os.PathLike, optional
         Input stores the result is made from: the output may not be, or be
-        inside, or contain any of them. A dask array read with
-        :func:`open_raster` adds nothing here by itself; pass its path.
+        inside, or contain any of them. The output inherits the first one's
+        georeferencing (CRS, transform), nodata and band names; without
+        ``inputs``, those of the first store or TIFF the dask array's graph
+        reads (:func:`open_raster`, :func:`read_tiff`). ``attrs`` override them.
     scheduler : str, optional
         ``'threads'`` (default), ``'processes'``, ``'synchronous'`` or a
         ``tcp://`` address of a running dask.distributed scheduler.
@@ -146,7 +149,7 @@ def save_raster(
     24
     >>> shutil.rmtree(directory)
     """
-    attrs = dict(attrs or {})
+    attrs = {**inherited_attrs(array, inputs), **dict(attrs or {})}
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
     provenance.setdefault("operation", "save_raster")
     spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)

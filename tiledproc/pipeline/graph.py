@@ -13,6 +13,7 @@ from ..errors import ConfigError, IncompleteInputError, StoreNotFoundError, Tile
 from ..io.codecs import DEFAULT_CODEC
 from ..io.metadata import carry_over
 from ..io.tiff import is_tiff, read_tiff, tiff_attrs
+from ..io.layout import input_attrs
 from ..io.output import OutputSpec
 from ..io.read import check_complete, open_raster, read_attrs
 from ..synth import synth_labels, synth_scene
@@ -54,7 +55,7 @@ def _open_input(p: Pipeline, decl: InputDecl, *, resume: bool = False, allow_inc
             if decl.path.is_file() and is_tiff(decl.path):
                 a = read_tiff(decl.path, chunks=decl.chunks or TIFF_READ_CHUNKS, series=decl.series)
                 return a, tiff_attrs(decl.path, decl.series), "tiff"
-            attrs = read_attrs(decl.path)
+            attrs = {**read_attrs(decl.path), **input_attrs(decl.path)}
             if decl.synth is not None:
                 try:
                     check_complete(decl.path, attrs)
