@@ -286,78 +286,130 @@ def transform_from_geotiff(tags: dict[str, Any]) -> tuple | None:
     return tuple(float(t) for t in transform)
 
 
+#: PROJ method -> ProjCoordTransGeoKey, for writing (the inverse of COORD_TRANS)
+PROJ_TO_CT = {"tmerc": 1, "merc": 7, "laea": 10, "aea": 11, "aeqd": 12, "sterea": 16, "eqc": 17,
+              "cass": 18, "gnom": 19, "mill": 20, "ortho": 21, "poly": 22, "robin": 23, "sinu": 24,
+              "vandg": 25}
+
+
+def _method_keys(crs: pyproj.CRS) -> list[tuple[int, str, float]] | None:
+    """(key, kind, value) of the projection method keys of a projected CRS, or None."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            d = crs.to_dict()
+        except pyproj.exceptions.CRSError:
+            return None
+    proj = d.get("proj")
+    if proj == "utm":
+        d = {"proj": "tmerc", "lat_0": 0.0, "lon_0": -183.0 + 6.0 * float(d["zone"]), "k_0": 0.9996,
+             "x_0": 500000.0, "y_0": 10000000.0 if d.get("south") else 0.0}
+        proj = "tmerc"
+    if proj == "lcc":
+        ct = 8 if "lat_2" in d and float(d["lat_2"]) != float(d.get("lat_1", d["lat_2"])) else 9
+    elif proj == "stere":
+        ct = 15 if abs(float(d.get("lat_0", 0.0))) == 90.0 else 14
+    else:
+        ct = PROJ_TO_CT.get(proj)
+    if ct is None:
+        return None
+    lon = float(d.get("lon_0", 0.0))
+    lat = float(d.get("lat_ts", d.get("lat_0", 0.0))) if ct == 15 else float(d.get("lat_0", 0.0))
+    k0 = float(d.get("k_0", d.get("k", 1.0)))
+    fe, fn = float(d.get("x_0", 0.0)), float(d.get("y_0", 0.0))
+    out: list[tuple[int, str, float]] = [(PROJ_COORD_TRANS, "short", ct)]
+    names = {"NatOriginLong": lon, "CenterLong": lon, "FalseOriginLong": lon, "StraightVertPoleLong": lon,
+             "NatOriginLat": lat, "CenterLat": lat, "FalseOriginLat": lat,
+             "FalseEasting": fe, "FalseNorthing": fn, "FalseOriginEasting": fe, "FalseOriginNorthing": fn,
+             "CenterEasting": fe, "CenterNorthing": fn, "ScaleAtNatOrigin": k0, "ScaleAtCenter": k0}
+    if "lat_1" in d:
+        names["StdParallel1"] = float(d["lat_1"])
+    if "lat_2" in d:
+        names["StdParallel2"] = float(d["lat_2"])
+    if proj in ("merc", "eqc") and "lat_ts" in d:
+        names["StdParallel1"] = float(d["lat_ts"])
+    for name, v in names.items():
+        out.append((PROJ_PARAMS[name], "double", v))
+    return out
+
+
 def geokey_directory(crs: pyproj.CRS | None, transform, *, pixel_is_point: bool = False) -> dict[int, Any]:
     """GeoTIFF tags (ids -> values) for a CRS and transform, as GDAL writes them.
 
-    An EPSG CRS becomes its code; any other CRS is written as user-defined
-    keys with its WKT in the citation (GDAL reads ``ESRI PE String = WKT``)
-    plus the projection method keys where this mapping knows them.
+    A CRS with an EPSG code is written as the code; any other projected CRS as
+    user-defined keys: the projection method and its parameters, the
+    geographic CRS's EPSG code when it has one, else its ellipsoid axes.
     """
-    keys: list[tuple[int, int, int, Any]] = []  # (key, location, count, value)
-    doubles: list[float] = []
-    ascii_parts: list[str] = []
+    entries: dict[int, tuple[str, Any]] = {}
 
     def short(key, v):
-        keys.append((key, 0, 1, int(v)))
+        entries[key] = ("short", int(v))
 
     def dbl(key, v):
-        keys.append((key, 34736, 1, len(doubles)))
-        doubles.append(float(v))
+        entries[key] = ("double", float(v))
 
     def asc(key, text):
-        text = text + "|"
-        offset = sum(len(s) for s in ascii_parts)
-        keys.append((key, 34737, len(text), offset))
-        ascii_parts.append(text)
+        entries[key] = ("ascii", text)
 
     if crs is not None:
         epsg = crs.to_epsg(min_confidence=100)
-        if crs.is_projected:
-            short(GT_MODEL_TYPE, 1)
-        elif crs.is_geographic:
-            short(GT_MODEL_TYPE, 2)
-        else:
-            short(GT_MODEL_TYPE, 1)
+        short(GT_MODEL_TYPE, 2 if crs.is_geographic else 1)
         short(GT_RASTER_TYPE, 2 if pixel_is_point else 1)
+        asc(1026, crs.name or "unknown")
         if epsg is not None and crs.is_projected:
             short(PROJECTED_CS_TYPE, epsg)
         elif epsg is not None and crs.is_geographic:
             short(GEOGRAPHIC_TYPE, epsg)
             short(GEOG_ANGULAR_UNITS, 9102)
         else:
-            # GDAL's ESRI PE string citation: a user-defined CRS carried whole as WKT1 ESRI
-            asc(1026, "ESRI PE String = " + crs.to_wkt("WKT1_ESRI"))
+            geod = crs.geodetic_crs
+            gcode = geod.to_epsg(min_confidence=100) if geod is not None else None
             if crs.is_projected:
                 short(PROJECTED_CS_TYPE, USER_DEFINED)
+                short(PROJECTION, USER_DEFINED)
                 short(PROJ_LINEAR_UNITS, 9001)
-            short(GEOGRAPHIC_TYPE, USER_DEFINED)
-            short(GEOG_ANGULAR_UNITS, 9102)
-            ell = crs.ellipsoid
-            if ell is not None:
+                for key, kind, v in _method_keys(crs) or []:
+                    (short if kind == "short" else dbl)(key, v)
+            if gcode is not None:
+                short(GEOGRAPHIC_TYPE, gcode)
+            else:
+                short(GEOGRAPHIC_TYPE, USER_DEFINED)
                 short(GEOG_DATUM, USER_DEFINED)
                 short(GEOG_ELLIPSOID, USER_DEFINED)
-                dbl(GEOG_SEMI_MAJOR, ell.semi_major_metre)
-                dbl(GEOG_SEMI_MINOR, ell.semi_minor_metre)
+                ell = crs.ellipsoid
+                if ell is not None:
+                    dbl(GEOG_SEMI_MAJOR, ell.semi_major_metre)
+                    dbl(GEOG_SEMI_MINOR, ell.semi_minor_metre)
+            short(GEOG_ANGULAR_UNITS, 9102)
     else:
         short(GT_RASTER_TYPE, 2 if pixel_is_point else 1)
-    keys.sort(key=lambda k: k[0])
-    directory = [1, 1, 0, len(keys)]
-    for key, loc, count, value in keys:
-        directory += [key, loc, count, value]
+    directory = [1, 1, 0, len(entries)]
+    doubles: list[float] = []
+    text = ""
+    for key in sorted(entries):
+        kind, v = entries[key]
+        if kind == "short":
+            directory += [key, 0, 1, v]
+        elif kind == "double":
+            directory += [key, 34736, 1, len(doubles)]
+            doubles.append(v)
+        else:
+            s = v.replace("|", "/") + "|"
+            directory += [key, 34737, len(s), len(text)]
+            text += s
     tags: dict[int, Any] = {34735: directory}
     if doubles:
         tags[34736] = doubles
-    if ascii_parts:
-        tags[34737] = "".join(ascii_parts)
+    if text:
+        tags[34737] = text
     if transform is not None:
-        a, b, c, d, e, f = transform
-        if b == 0 and d == 0:
-            tags[33550] = [abs(a), abs(e), 0.0]
+        a, b, c, d, e, f = (float(t) for t in transform)
+        if b == 0 and d == 0 and a > 0 and e < 0:
+            tags[33550] = [a, -e, 0.0]
             tags[33922] = [0.0, 0.0, 0.0, c, f, 0.0]
-            if a < 0 or e > 0:  # not north-up: only the full matrix says it
-                del tags[33550], tags[33922]
-                tags[34264] = [a, b, 0.0, c, d, e, 0.0, f, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
-        else:
+        else:  # rotated or not north-up: only the full matrix says it
             tags[34264] = [a, b, 0.0, c, d, e, 0.0, f, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
     return tags
 
