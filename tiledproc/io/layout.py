@@ -89,6 +89,15 @@ def level_attrs(attrs: dict, dtype) -> dict[str, Any]:
     return out
 
 
+def create_named_array(group: zarr.Group, name: str, dims: list[str], **kw) -> zarr.Array:
+    """``group.create_array`` with dimension names in the form of the group's Zarr
+    format: ``dimension_names`` (v3) or xarray's ``_ARRAY_DIMENSIONS`` attribute (v2)."""
+    if group.metadata.zarr_format == 2:
+        kw["attributes"] = {**dict(kw.get("attributes") or {}), "_ARRAY_DIMENSIONS": list(dims)}
+        return group.create_array(name, **kw)
+    return group.create_array(name, dimension_names=list(dims), **kw)
+
+
 def write_coordinates(group: zarr.Group, attrs: dict, shape: tuple[int, int, int], factor: int = 1) -> None:
     """Write ``x``, ``y``, ``c`` and ``spatial_ref`` beside a level of ``shape``
     (``factor`` times coarser than level 0) into ``group``."""
@@ -106,16 +115,19 @@ def write_coordinates(group: zarr.Group, attrs: dict, shape: tuple[int, int, int
                     meta = {"axis": name.upper(),
                             "standard_name": "latitude" if name == "y" else "longitude",
                             "units": "degrees_north" if name == "y" else "degrees_east"}
-                a = group.create_array(name, shape=values.shape, dtype="f8", dimension_names=[name],
+                a = create_named_array(group, name, [name], shape=values.shape, dtype="f8",
                                        attributes=meta, overwrite=True, compressors=None)
                 a[:] = values
     names = attrs.get("band_names")
     if names and len(names) == shape[0]:
-        a = group.create_array("c", shape=(shape[0],), dtype=str, dimension_names=["c"], overwrite=True)
-        a[:] = np.array([str(n) for n in names])
+        values = np.array([str(n) for n in names])
+        # v2: fixed-width unicode, which GDAL's Zarr driver reads; v3: zarr's string type
+        dtype = values.dtype if group.metadata.zarr_format == 2 else str
+        a = create_named_array(group, "c", ["c"], shape=(shape[0],), dtype=dtype, overwrite=True)
+        a[:] = values
     if g:
         ref = geo.cf_grid_mapping(geo.Georef(g.crs, transform))
-        a = group.create_array("spatial_ref", shape=(), dtype="i8", dimension_names=[],
+        a = create_named_array(group, "spatial_ref", [], shape=(), dtype="i8",
                                attributes=json_safe(ref), overwrite=True, fill_value=0)
         a[()] = 0
 
