@@ -346,7 +346,7 @@ def export_cog(
 def _make_level(prev: da.Array, path: Path, reduce) -> da.Array:
     """Level k from level k - 1 (2 x 2 reduce), stored in a temporary Zarr array."""
     bands, h, w = prev.shape
-    c = 1024
+    c = 512  # the source is read in 1024^2 blocks, as tiledproc stores chunk by default
     src = prev.rechunk((1, 2 * c, 2 * c))
     out_chunks = ((1,) * bands,) + tuple(tuple(-(-n // 2) for n in cs) for cs in src.chunks[1:])
     small = src.map_blocks(reduce, chunks=out_chunks, dtype=prev.dtype)
