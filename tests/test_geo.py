@@ -294,3 +294,27 @@ def test_stored_attrs_are_standard_json(tmp_path, modis_tif):
     scene = tp.ingest_tiff(path, tmp_path / "s.zarr")
     for f in ("zarr.json", "0/zarr.json", "spatial_ref/zarr.json"):
         json.loads((scene / f).read_text(), parse_constant=lambda c: pytest.fail(f"{f}: {c}"))
+
+
+# ---------------------------------------------------------------- Zarr v2 for GDAL
+
+@pytest.mark.parametrize("dtype, nodata", [(np.uint16, "0"), (np.float32, "nan")])
+def test_zarr_v2_output_read_by_gdal(tmp_path, rng, dtype, nodata):
+    data = footprint_scene(rng, dtype=dtype, fill=0 if nodata == "0" else np.nan)
+    tif = make_geotiff(tmp_path / "s.tif", data, keys=SINU_KEYS, doubles=SINU_DOUBLES, nodata=nodata,
+                       names=["red", "nir", "swir"])
+    scene = tp.ingest_tiff(tif, tmp_path / "s.zarr", chunks=(1, 40, 48))
+    out = tp.save_raster(tp.open_raster(scene), tmp_path / "v2.zarr", zarr_format=2, pyramid=1)
+    assert (out / ".zgroup").exists() and not (out / "zarr.json").exists()
+    np.testing.assert_array_equal(tp.open_raster(out).compute(), data)  # the fast chunk path reads v2
+    with rasterio.open(f'ZARR:"{out}":/0') as d, rasterio.open(tif) as src:
+        np.testing.assert_array_equal(d.read(), data)
+        assert same_crs(d.crs.to_wkt(), src.crs.to_wkt())
+        # GDAL derives the transform from the x/y coordinate arrays (float rounding only)
+        assert d.transform.almost_equals(src.transform, precision=1e-9 * 463.3125)
+        assert (np.isnan(d.nodata) and np.isnan(src.nodata)) if nodata == "nan" else d.nodata == src.nodata
+    a = open_level(out)["0"]
+    assert same_crs(a.rio.crs.to_wkt(), MODIS) and list(a["c"].values) == ["red", "nir", "swir"]
+    assert open_level(out, group="1")["0"].shape == (3, 49, 66)
+    from ome_zarr_models.v04.image import Image as Image04
+    Image04.from_zarr(zarr.open_group(str(out), mode="r"))

@@ -58,7 +58,21 @@ def group_geo_attrs(attrs: dict, shape: tuple[int, ...]) -> dict[str, Any]:
     return out
 
 
-def level_attrs(attrs: dict, dtype) -> dict[str, Any]:
+def ome_attrs(ome: dict, zarr_format: int) -> dict[str, Any]:
+    """The OME attributes of an image: ``{"ome": ...}`` (0.5, Zarr v3) or, for Zarr v2,
+    the OME-Zarr 0.4 form (``multiscales`` with ``version`` at the top level)."""
+    if zarr_format == 3:
+        return {"ome": ome}
+    ms = [dict(m, version="0.4") for m in ome["multiscales"]]
+    out: dict[str, Any] = {"multiscales": ms}
+    if "image-label" in ome:
+        out["image-label"] = dict(ome["image-label"], version="0.4")
+    if "omero" in ome:
+        out["omero"] = ome["omero"]
+    return out
+
+
+def level_attrs(attrs: dict, dtype, zarr_format: int = 3) -> dict[str, Any]:
     """Attributes of a level's data array: the CF links to its coordinates and grid
     mapping, the declared nodata as ``_FillValue``, GDAL's ``_CRS``, band names."""
     out: dict[str, Any] = {}
@@ -80,9 +94,12 @@ def level_attrs(attrs: dict, dtype) -> dict[str, Any]:
         elif kind in "iub" and isinstance(v, float) and (not np.isfinite(v) or not v.is_integer()):
             pass  # a float nodata an integer array cannot hold declares nothing
         else:
-            # xarray's zarr v3 encoding: a float _FillValue is the base64 of its float64 bytes
-            out["_FillValue"] = (base64.standard_b64encode(struct.pack("<d", float(v))).decode()
-                                 if kind == "f" else int(v))
+            if zarr_format == 2:
+                pass  # v2: xarray and GDAL take the array's own fill_value as _FillValue / nodata
+            else:
+                # xarray's zarr v3 encoding: a float _FillValue is the base64 of its float64 bytes
+                out["_FillValue"] = (base64.standard_b64encode(struct.pack("<d", float(v))).decode()
+                                     if kind == "f" else int(v))
     names = attrs.get("band_names")
     if names:
         out["long_name"] = list(names)
@@ -143,7 +160,8 @@ def set_omero(path, level: str | None = None, *, max_pixels: int = 1 << 20) -> N
     path = Path(path)
     group = zarr.open_group(str(path), mode="r+")
     attrs = dict(group.attrs)
-    ome = dict(attrs.get("ome", {}))
+    v2 = group.metadata.zarr_format == 2
+    ome = dict(attrs) if v2 else dict(attrs.get("ome", {}))  # OME-Zarr 0.4 (v2): at the top level
     try:
         datasets = ome["multiscales"][0]["datasets"]
     except (KeyError, IndexError):
@@ -176,8 +194,12 @@ def set_omero(path, level: str | None = None, *, max_pixels: int = 1 << 20) -> N
         channels.append({"label": label, "active": True, "color": "FFFFFF", "coefficient": 1.0,
                          "family": "linear", "inverted": False,
                          "window": {"start": float(lo), "end": float(hi), "min": mn, "max": mx}})
-    ome["omero"] = {"channels": channels, "rdefs": {"model": "greyscale" if len(channels) != 3 else "color"}}
-    group.attrs["ome"] = json_safe(ome)
+    omero = {"channels": channels, "rdefs": {"model": "greyscale" if len(channels) != 3 else "color"}}
+    if v2:
+        group.attrs["omero"] = json_safe(omero)
+    else:
+        ome["omero"] = omero
+        group.attrs["ome"] = json_safe(ome)
 
 
 def _cf_attrs(group: zarr.Group, array: zarr.Array) -> dict[str, Any]:

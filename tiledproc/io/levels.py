@@ -14,7 +14,7 @@ from dask.base import tokenize
 
 from .chunkio import ChunkLayout, ChunkReader, layout_of
 from .geo import level_transform, zarr_conventions
-from .layout import LEVEL_ARRAY, group_geo_attrs, write_coordinates
+from .layout import LEVEL_ARRAY, create_named_array, group_geo_attrs, ome_attrs, write_coordinates
 from .metadata import level_path, ome_multiscales, physical_scale
 from .read import LEVEL0, metadata_stamp
 
@@ -25,7 +25,7 @@ def store_levels(path) -> list[str]:
     """The multiscale levels a raster store lists (``["0"]`` without OME metadata)."""
     try:
         attrs = dict(zarr.open_group(str(path), mode="r").attrs)
-        return [d["path"] for d in attrs["ome"]["multiscales"][0]["datasets"]]
+        return [d["path"] for d in attrs.get("ome", attrs)["multiscales"][0]["datasets"]]  # 0.5 or 0.4 (v2)
     except (KeyError, IndexError, TypeError, FileNotFoundError, zarr.errors.GroupNotFoundError):
         return [LEVEL0]
 
@@ -57,10 +57,10 @@ def create_level(path, name: str, shape) -> ChunkLayout:
     if name in group:
         del group[name]
     sub = group.create_group(name, overwrite=True)
-    sub.create_array(LEVEL_ARRAY, shape=tuple(shape), dtype=base.dtype, chunks=chunks,
-                     compressors=base.compressors, fill_value=base.fill_value,
-                     dimension_names=base.metadata.dimension_names, overwrite=True,
-                     attributes=dict(base.attrs))
+    dims = getattr(base.metadata, "dimension_names", None) or base.attrs.get("_ARRAY_DIMENSIONS")
+    create_named_array(sub, LEVEL_ARRAY, list(dims), shape=tuple(shape), dtype=base.dtype, chunks=chunks,
+                       compressors=base.compressors, fill_value=base.fill_value, overwrite=True,
+                       attributes={k: v for k, v in base.attrs.items() if k != "_ARRAY_DIMENSIONS"})
     factor = 2 ** int(name)
     write_coordinates(sub, attrs, tuple(shape), factor)
     t = attrs.get("spatial:transform")
@@ -81,14 +81,19 @@ def set_levels(path, names: Sequence[str]) -> None:
         if top not in keep and top in group:
             del group[top]
     attrs = dict(group.attrs)
-    name = attrs.get("ome", {}).get("multiscales", [{}])[0].get("name", path.stem)
+    v2 = group.metadata.zarr_format == 2
+    ome = dict(attrs) if v2 else dict(attrs.get("ome", {}))  # OME-Zarr 0.4 (v2): at the top level
+    name = (ome.get("multiscales") or [{}])[0].get("name", path.stem)
     base = zarr.open_array(str(path / LEVEL0), mode="r")
-    ome = dict(attrs.get("ome", {}))
     spacing, unit = physical_scale(attrs)
-    ome.update(ome_multiscales(name, base.ndim, len(names), spacing, unit, label="image-label" in ome))
-    group.attrs["ome"] = ome
+    new = ome_multiscales(name, base.ndim, len(names), spacing, unit, label="image-label" in ome)
+    if v2:
+        group.attrs.update(ome_attrs(new, 2))
+    else:
+        ome.update(new)
+        group.attrs["ome"] = ome
     t = attrs.get("spatial:transform")
-    if t is not None:
+    if t is not None and not v2:  # GeoZarr multiscales (v3 only: v2 has OME 0.4's "multiscales" there)
         layout = []
         for k in range(len(names)):
             shape = zarr.open_array(str(path / level_path(k)), mode="r").shape

@@ -34,6 +34,7 @@ def save_raster(
     progress: str = "off",
     pyramid: int = 0,
     space_check: bool = True,
+    zarr_format: int = 3,
 ) -> Path:
     """Write ``array`` to ``path`` as a Zarr v3 (OME-Zarr 0.5) raster, one task per chunk.
 
@@ -95,6 +96,10 @@ def save_raster(
     space_check : bool, optional
         Refuse an output larger, uncompressed, than the free space of its
         file system (default). Turn it off for data known to compress well.
+    zarr_format : {3, 2}, optional
+        3 (default): Zarr v3, OME-Zarr 0.5. 2: Zarr v2 with OME-Zarr 0.4
+        metadata, for readers that know only v2 (GDAL up to 3.12); the
+        fill value is the declared nodata.
 
     Returns
     -------
@@ -152,7 +157,8 @@ def save_raster(
     attrs = {**inherited_attrs(array, inputs), **dict(attrs or {})}
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
     provenance.setdefault("operation", "save_raster")
-    spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)
+    spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs,
+                      zarr_format=zarr_format)
     write_outputs([spec], overwrite=overwrite, resume=resume, inputs=inputs,
                   scheduler=parse_scheduler(scheduler, workers=threads),
                   progress=progress, pyramid=pyramid, space_check=space_check)
