@@ -318,3 +318,22 @@ def test_zarr_v2_output_read_by_gdal(tmp_path, rng, dtype, nodata):
     assert open_level(out, group="1")["0"].shape == (3, 49, 66)
     from ome_zarr_models.v04.image import Image as Image04
     Image04.from_zarr(zarr.open_group(str(out), mode="r"))
+
+
+def test_cli_zarr_format_2_and_pipeline_key(tmp_path, modis_tif):
+    path, data = modis_tif
+    runner = CliRunner()
+    r = runner.invoke(cli, ["window-stats", str(path), "--size", "3", "--mean", str(tmp_path / "m.zarr"),
+                            "--zarr-format", "2", "--pyramid", "1"])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    with rasterio.open(f'ZARR:"{tmp_path / "m.zarr"}":/0') as d, rasterio.open(path) as src:
+        np.testing.assert_allclose(d.read(), tp.window_mean(data, 3), rtol=1e-6)
+        assert same_crs(d.crs.to_wkt(), src.crs.to_wkt())
+    r = runner.invoke(cli, ["window-stats", str(path), "--size", "3", "--mean", str(tmp_path / "x.zarr"),
+                            "--zarr-format", "4"])
+    assert r.exit_code == 2 and "zarr-format" in r.stderr
+    toml = tmp_path / "p.toml"
+    toml.write_text(f'[input]\npath = "{path}"\n[steps.w]\nop = "window_stats"\nsize = 3\n'
+                    f'[outputs.mean]\nfrom = "w.mean"\npath = "{tmp_path / "p.zarr"}"\n[run]\nzarr_format = 5\n')
+    r = runner.invoke(cli, ["run", str(toml)])
+    assert r.exit_code == 2 and "zarr_format" in r.stderr and "expected 2 or 3" in r.stderr

@@ -105,7 +105,7 @@ def _history(p: Pipeline, ref: Ref) -> tuple[list[dict], list[str]]:
     return steps, roots
 
 
-def build_graph(p: Pipeline, *, codec: str | None = None, resume: bool = False,
+def build_graph(p: Pipeline, *, codec: str | None = None, zarr_format: int = 3, resume: bool = False,
                 allow_incomplete: bool = False) -> Graph:
     """Open the inputs, build every step lazily, describe every output.
 
@@ -152,10 +152,12 @@ def build_graph(p: Pipeline, *, codec: str | None = None, resume: bool = False,
             "pipeline": p.source,
             "steps": history,
         }
+        out_attrs = carry_over(attrs[root])
         if (last["op"], str(decl.ref).rsplit(".", 1)[-1]) in CATEGORICAL_OUTPUTS:
             provenance["categorical"] = True  # pyramid levels subsample instead of averaging
+            out_attrs["band_names"] = [str(decl.ref).rsplit(".", 1)[-1]] * a.shape[0]  # not the input's bands
         specs.append(OutputSpec(decl.path, a, chunks=chunks, codec=decl.codec or default_codec,
-                                provenance=provenance, attrs=carry_over(attrs[root]), name=decl.name))
+                                provenance=provenance, attrs=out_attrs, name=decl.name, zarr_format=zarr_format))
     return Graph(p, inputs, attrs, kinds, arrays, specs, halos)
 
 
