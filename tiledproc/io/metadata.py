@@ -39,14 +39,10 @@ def physical_scale(attrs: dict) -> tuple[tuple[float, float], str | None]:
     (``ome:pixel_size``, carried from a microscopy input), else 1 pixel."""
     t = attrs.get("spatial:transform")
     if isinstance(t, (list, tuple)) and len(t) == 6 and t[1] == 0 and t[3] == 0:
-        unit = None
-        code = str(attrs.get("proj:code", ""))
+        # metres for a projected CRS in metres; a geographic CRS's degrees are no OME space unit
         wkt = str(attrs.get("proj:wkt2", ""))
-        if wkt.startswith(("PROJCRS", "PROJECTEDCRS")) and 'LENGTHUNIT["metre",1' in wkt:
-            unit = "meter"
-        elif code.startswith("EPSG:") and not wkt:
-            unit = None
-        return (abs(float(t[4])), abs(float(t[0]))), unit
+        metric = wkt.startswith(("PROJCRS", "PROJECTEDCRS")) and 'LENGTHUNIT["metre",1' in wkt
+        return (abs(float(t[4])), abs(float(t[0]))), "meter" if metric else None
     px = attrs.get("ome:pixel_size")
     if isinstance(px, dict) and len(px.get("scale", ())) == 2:
         return (float(px["scale"][0]), float(px["scale"][1])), px.get("unit")
