@@ -337,3 +337,16 @@ def test_cli_zarr_format_2_and_pipeline_key(tmp_path, modis_tif):
                     f'[outputs.mean]\nfrom = "w.mean"\npath = "{tmp_path / "p.zarr"}"\n[run]\nzarr_format = 5\n')
     r = runner.invoke(cli, ["run", str(toml)])
     assert r.exit_code == 2 and "zarr_format" in r.stderr and "expected 2 or 3" in r.stderr
+
+
+def test_omero_limits_from_sampled_chunks_skip_the_nodata_footprint(tmp_path, modis_tif):
+    from tiledproc.io.layout import set_omero
+
+    path, data = modis_tif
+    scene = tp.ingest_tiff(path, tmp_path / "s.zarr", chunks=(1, 32, 32))
+    set_omero(scene, max_pixels=2 * 32 * 32)  # two whole chunks per band, not a strided read of all
+    for ch, band in zip(read_attrs(scene)["ome"]["omero"]["channels"], data):
+        valid = band[band != 0]
+        w = ch["window"]
+        assert valid.min() <= w["start"] < w["end"] <= valid.max()
+        assert w["min"] >= valid.min() and w["max"] <= valid.max()  # the footprint's 0 is not in it

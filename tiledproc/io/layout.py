@@ -154,8 +154,9 @@ def set_omero(path, level: str | None = None, *, max_pixels: int = 1 << 20) -> N
 
     The limits are the 0.1 and 99.9 percentiles of the finite, non-nodata pixels
     of the coarsest stored level (``level``, or the last multiscale dataset),
-    read whole when it has at most ``max_pixels`` pixels per band, else every
-    ``k``-th row and column of it: a few MB read, whatever the raster's size.
+    read whole when it has at most ``max_pixels`` pixels per band, else of as
+    many whole stored chunks as hold ``max_pixels`` (at least one), spread along
+    its diagonal: at most a few MB per band read, whatever the raster's size.
     """
     path = Path(path)
     group = zarr.open_group(str(path), mode="r+")
@@ -169,12 +170,20 @@ def set_omero(path, level: str | None = None, *, max_pixels: int = 1 << 20) -> N
     level = level or datasets[-1]["path"]
     z = zarr.open_array(str(path / level), mode="r")
     h, w = z.shape[-2:]
-    step = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
+    ch, cw = z.chunks[-2:]
+    if h * w <= max_pixels:
+        regions = [(slice(None), slice(None))]
+    else:
+        # whole stored chunks spread along the diagonal: a strided read would decode every chunk
+        gy, gx = -(-h // ch), -(-w // cw)
+        n = max(1, min(max(gy, gx), max_pixels // (ch * cw)))
+        picks = sorted({(int((k + 0.5) * gy / n), int((k + 0.5) * gx / n)) for k in range(n)})  # one: the centre
+        regions = [(slice(i * ch, (i + 1) * ch), slice(j * cw, (j + 1) * cw)) for i, j in picks]
     names = attrs.get("band_names") or []
     nodata = attrs.get("nodata")
     channels = []
     for b in range(z.shape[0]):
-        band = np.asarray(z[b, ::step, ::step], dtype=np.float64)
+        band = np.concatenate([np.asarray(z[b, ys, xs], dtype=np.float64).ravel() for ys, xs in regions])
         valid = band[np.isfinite(band)]
         if nodata is not None:
             try:
