@@ -185,6 +185,13 @@ def test_ingest_and_op_read_by_xarray_and_rioxarray(tmp_path, modis_tif, pyramid
         assert [tuple(e["spatial:transform"]) for e in layout] == [
             tuple(ref_transform @ ref_transform.scale(2**k))[:6] for k in range(3)]
         assert CONVENTIONS["multiscales"]["uuid"] in {c["uuid"] for c in read_attrs(mean)["zarr_conventions"]}
+        # open_datatree(mean) cannot align levels under level 0 (ARCHITECTURE.md); the documented
+        # recipe: every level as a sibling node
+        with pytest.raises(ValueError, match="not aligned"):
+            xr.open_datatree(mean, engine="zarr", consolidated=False)
+        tree = xr.DataTree.from_dict({str(k): open_level(mean, group=None if k == 0 else str(k)) for k in range(3)})
+        assert [tree[str(k)]["0"].shape[1] for k in range(3)] == [97, 49, 25]
+        assert tree["2"]["0"].rio.transform() == ref_transform @ ref_transform.scale(4)
     else:
         tree = xr.open_datatree(mean, engine="zarr", consolidated=False)
         assert tree["0"].shape == data.shape
