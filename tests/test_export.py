@@ -36,6 +36,8 @@ def cog_errors(path) -> list[str]:
 
         ifd = [item("IFD_OFFSET")] + [item("IFD_OFFSET", i) for i in range(len(ovr))]
         data = [item("BLOCK_OFFSET_0_0")] + [item("BLOCK_OFFSET_0_0", i) for i in range(len(ovr))]
+        if ifd[0] not in (8, 16):
+            errors.append(f"main IFD at {ifd[0]}, not 8 (TIFF) or 16 (BigTIFF)")
         if ovr and ifd[0] > ifd[1]:
             errors.append("main IFD after the first overview's")
         for i in range(1, len(ifd) - 1):
