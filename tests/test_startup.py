@@ -41,6 +41,7 @@ def start(*args: str) -> dict:
     ("gabor-bank", "--help"),
     ("quantize", "--help"),
     ("run", "--help"),
+    ("export", "--help"),
     ("window-stats",),  # a usage error: no input
     ("window-stats", "x.zarr", "--size", "two"),  # a bad value
     ("no-such-command",),
@@ -79,3 +80,14 @@ def test_unknown_attribute_is_an_attribute_error():
         tiledproc.no_such_thing  # noqa: B018
     with pytest.raises(AttributeError):
         tiledproc.ops.no_such_thing  # noqa: B018
+
+
+def test_export_compressions_are_the_commands_choices():
+    """`tiledproc export --compress` names its choices without importing the writer."""
+    import click
+
+    from tiledproc.cli import cli
+    from tiledproc.jobs.export import COMPRESSIONS
+
+    opt = next(p for p in cli.commands["export"].params if p.name == "compression")
+    assert isinstance(opt.type, click.Choice) and sorted(opt.type.choices) == sorted(COMPRESSIONS)

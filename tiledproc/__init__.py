@@ -16,6 +16,7 @@ _EXPORTS = {
     "open_raster": ".io",
     "save_raster": ".jobs",
     "ingest_tiff": ".jobs",
+    "export_cog": ".jobs",
     **{name: ".ops" for name in (
         "finite_difference_hessian", "gabor", "gabor_bank", "gabor_kernel", "gabor_magnitude", "gabor_texture",
         "gradient", "gradient_and_hessian", "gradient_magnitude",
@@ -32,6 +33,7 @@ __all__ = [
     "open_raster",
     "save_raster",
     "ingest_tiff",
+    "export_cog",
     "window_mean",
     "window_variance",
     "window_std",

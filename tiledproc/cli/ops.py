@@ -75,7 +75,7 @@ def _make_command(op: Operation):
     outs = ", ".join(f"--{o.replace('_', '-')} PATH" for o in op.outputs)
 
     def command(input_path, chunks, overwrite, resume, scheduler, threads, cluster, progress, codec, pyramid,
-                allow_incomplete, space_check, **kw):
+                allow_incomplete, space_check, zarr_format, **kw):
         from ..pipeline.run import RunOptions, run_pipeline, summary_text  # dask: only when a command runs
 
         extra_inputs = {role: kw.pop(role) for role in op.inputs if role != "input"}
@@ -97,7 +97,8 @@ def _make_command(op: Operation):
             p = parse_pipeline(data, source=f"tiledproc {op.name.replace('_', '-')}")
             result = run_pipeline(p, RunOptions(overwrite, resume, scheduler, cluster, progress, codec, pyramid,
                                                         allow_incomplete=allow_incomplete,
-                                                        space_check=space_check, threads=threads),
+                                                        space_check=space_check, threads=threads,
+                                                        zarr_format=zarr_format),
                                   echo=click.echo)
         except ConfigError as e:  # name the option the user typed, not the pipeline key
             raise _as_options(e, op.name) from e

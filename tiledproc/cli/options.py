@@ -53,6 +53,10 @@ allow_shell = click.option("--allow-shell", is_flag=True, default=False,
                                 "script (job_script_prologue, job_extra_directives, python); they are shown first.")
 allow_remote_scheduler = click.option("--allow-remote-scheduler", is_flag=True, default=False,
                                       help="Connect to a scheduler address that the pipeline file names.")
+zarr_format = click.option("--zarr-format", type=click.Choice(["3", "2"]), default=None,
+                           callback=lambda ctx, param, value: int(value) if value else None,
+                           help="3 (default): Zarr v3 / OME-Zarr 0.5. 2: Zarr v2 / OME-Zarr 0.4, for readers that "
+                                "know only v2 (GDAL up to 3.12, so QGIS and rasterio).")
 no_space_check = click.option("--no-space-check", "space_check", flag_value=False, default=True,
                               help="Write even when the outputs, uncompressed, exceed the target's free space "
                                    "(for data you know compresses well).")
@@ -60,6 +64,6 @@ no_space_check = click.option("--no-space-check", "space_check", flag_value=Fals
 
 def run_options(f):
     for opt in reversed([overwrite, resume, scheduler, threads, cluster, progress, codec, pyramid,
-                         allow_incomplete, no_space_check]):
+                         allow_incomplete, no_space_check, zarr_format]):
         f = opt(f)
     return f

@@ -100,12 +100,15 @@ class ChunkLayout:
     fill_value: object
     separator: str
     compressor: tuple  # () or (name, ((key, value), ...))
+    prefix: str = "c"  # chunk keys: "c/0/1" (v3 default encoding) or "0.1" (v2: no prefix)
 
     @property
     def grid(self) -> tuple[int, ...]:
         return tuple(-(-s // c) for s, c in zip(self.shape, self.chunks))
 
     def key(self, index) -> str:
+        if not self.prefix:  # Zarr v2
+            return self.separator.join(str(i) for i in index) if index else "0"
         if not index:
             return "c"
         return "c" + self.separator + self.separator.join(str(i) for i in index)
@@ -150,6 +153,8 @@ def layout_of(array_dir) -> ChunkLayout | None:
     meta_file = Path(array_dir) / "zarr.json"
     try:
         meta = json.loads(meta_file.read_text())
+    except FileNotFoundError:
+        return _layout_v2(Path(array_dir))
     except (OSError, ValueError):
         return None
     if meta.get("zarr_format") != 3 or meta.get("node_type") != "array":
@@ -199,6 +204,41 @@ def layout_of(array_dir) -> ChunkLayout | None:
         if fill is None:
             return None
     return ChunkLayout(str(array_dir), tuple(meta["shape"]), chunks, dtype.str, fill, separator, compressor)
+
+
+def _layout_v2(array_dir: Path) -> ChunkLayout | None:
+    """The layout of a Zarr v2 array (``.zarray``) of the kinds tiledproc writes: C order,
+    no filters, Blosc or no compressor; None for anything else."""
+    try:
+        meta = json.loads((array_dir / ".zarray").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("zarr_format") != 2 or meta.get("order", "C") != "C" or meta.get("filters"):
+        return None
+    try:
+        dtype = np.dtype(meta["dtype"])
+    except TypeError:
+        return None
+    if dtype.kind not in "biuf":
+        return None
+    comp = meta.get("compressor")
+    compressor: tuple = ()
+    if comp is not None:
+        if comp.get("id") != "blosc":
+            return None
+        names = {v: k for k, v in _SHUFFLE.items()}
+        if comp.get("shuffle") not in names:
+            return None
+        cfg = {"cname": comp["cname"], "clevel": comp["clevel"], "shuffle": names[comp["shuffle"]],
+               "blocksize": comp.get("blocksize", 0), "typesize": dtype.itemsize}
+        compressor = ("blosc", tuple(sorted(cfg.items())))
+    fill = meta.get("fill_value")
+    if isinstance(fill, str):
+        fill = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}.get(fill)
+        if fill is None:
+            return None
+    return ChunkLayout(str(array_dir), tuple(meta["shape"]), tuple(meta["chunks"]), dtype.str, fill,
+                       meta.get("dimension_separator", "."), compressor, prefix="")
 
 
 def _is_fill(block: np.ndarray, fill) -> bool:

@@ -39,11 +39,21 @@ CODECS = {
 DEFAULT_CODEC = "lz4"
 
 
-def compressors_for(name: str):
-    """The ``compressors=`` argument of ``zarr.create_array`` for codec ``name``."""
+def compressors_for(name: str, zarr_format: int = 3):
+    """The ``compressors=`` argument of ``zarr.create_array`` for codec ``name`` (Zarr v2:
+    the numcodecs compressor of the same Blosc configuration)."""
     if name not in CODECS:
         raise InvalidParameterError(
             f"Expected codec to be one of {', '.join(repr(c) for c in CODECS)}, got {name!r} instead."
         )
     codec = CODECS[name]()
+    if zarr_format == 2 and codec is not None:
+        import numcodecs
+        from zarr.codecs import BloscCodec
+
+        if not isinstance(codec, BloscCodec):
+            raise InvalidParameterError(f"Codec {name!r} has no Zarr v2 form tiledproc writes; use lz4, zstd, "
+                                        f"zstd-1 or none with zarr_format 2.", param="codec")
+        shuffle = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}[codec.shuffle.value]
+        return (numcodecs.Blosc(cname=codec.cname.value, clevel=codec.clevel, shuffle=shuffle),)
     return () if codec is None else (codec,)

@@ -32,7 +32,8 @@ from .._version import __version__
 from ..errors import InvalidParameterError, OutputExistsError, ResumeMismatchError
 from .chunkio import ChunkLayout, layout_of, remove_temporaries, storage_error, write_chunk
 from .codecs import DEFAULT_CODEC, compressors_for
-from .metadata import dimension_names, json_safe, ome_multiscales
+from .layout import create_named_array, group_geo_attrs, level_attrs, ome_attrs, set_omero, write_coordinates
+from .metadata import dimension_names, json_safe, ome_multiscales, physical_scale
 from .read import LEVEL0
 from .record import DONE_LOG, check_chunks, format_entry, read_record
 from .safety import OutputLock, check_output_paths, clear_output, refuse_url
@@ -77,6 +78,8 @@ class OutputSpec:
     attrs: dict = field(default_factory=dict)
     fill_value: float | int | None = None
     name: str | None = None
+    #: 3 (OME-Zarr 0.5) or 2 (OME-Zarr 0.4 layout, for readers that know only v2: GDAL <= 3.12)
+    zarr_format: int = 3
 
     def __post_init__(self):
         refuse_url(self.path, "output")
@@ -101,6 +104,9 @@ class OutputSpec:
         self.array = a
         self.chunks = chunks
         compressors_for(self.codec)  # validate early
+        if self.zarr_format not in (2, 3) or isinstance(self.zarr_format, bool):
+            raise InvalidParameterError(f"Expected zarr_format to be 2 or 3, got {self.zarr_format!r} instead.",
+                                        param="zarr_format")
 
     @property
     def fingerprint(self) -> str:
@@ -108,7 +114,8 @@ class OutputSpec:
         graphs deterministically from the input store and the parameters), the
         stored layout and the tiledproc version."""
         a = self.array
-        return tokenize(a.name, a.shape, str(a.dtype), self.chunks, self.codec, __version__)
+        return tokenize(a.name, a.shape, str(a.dtype), self.chunks, self.codec, __version__,
+                        *(() if self.zarr_format == 3 else (self.zarr_format,)))
 
 
 @dataclass
@@ -167,6 +174,7 @@ class PreparedOutput:
         if len(self.done) < self.n_chunks:
             return
         try:
+            set_omero(self.path)
             _set_provenance(self.path, complete=True,
                             finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         except OSError as e:
@@ -212,6 +220,17 @@ def _set_provenance(path: Path, **items) -> None:
 def _fill_value(spec: OutputSpec):
     if spec.fill_value is not None:
         return spec.fill_value
+    if spec.zarr_format == 2:
+        # v2 readers (xarray, GDAL) take the fill value for the nodata: the declared one, or none
+        nodata = dict(spec.attrs).get("nodata")
+        try:
+            v = float(nodata) if nodata is not None else None
+        except (TypeError, ValueError):
+            v = None
+        kind = np.dtype(spec.array.dtype).kind
+        if kind == "f":
+            return float("nan") if v is None else v
+        return int(v) if v is not None and np.isfinite(v) and v.is_integer() else None
     return float("nan") if np.dtype(spec.array.dtype).kind == "f" else 0
 
 
@@ -331,8 +350,10 @@ def prepare_output(
 def _create_store(spec: OutputSpec, fingerprint: str, stamps: dict) -> None:
     path = spec.path
     a = spec.array
-    attrs = json_safe(dict(spec.attrs))
-    attrs["ome"] = ome_multiscales(spec.name or path.stem, 3, 1)
+    attrs = group_geo_attrs(json_safe(dict(spec.attrs)), a.shape)
+    spacing, unit = physical_scale(attrs)
+    attrs.update(ome_attrs(ome_multiscales(spec.name or path.stem, 3, 1, spacing, unit,
+                                           label=bool(spec.provenance.get("categorical"))), spec.zarr_format))
     provenance = {
         "version": __version__,
         **json_safe(spec.provenance),
@@ -344,16 +365,17 @@ def _create_store(spec: OutputSpec, fingerprint: str, stamps: dict) -> None:
     }
     attrs["tiledproc"] = provenance
     try:
-        group = zarr.create_group(str(path), zarr_format=3, attributes=attrs, overwrite=False)
-        group.create_array(
-            LEVEL0,
+        group = zarr.create_group(str(path), zarr_format=spec.zarr_format, attributes=attrs, overwrite=False)
+        create_named_array(
+            group, LEVEL0, dimension_names(3),
             shape=a.shape,
             dtype=a.dtype,
             chunks=spec.chunks,
-            compressors=compressors_for(spec.codec),
+            compressors=compressors_for(spec.codec, spec.zarr_format),
             fill_value=_fill_value(spec),
-            dimension_names=dimension_names(3),
+            attributes=level_attrs(attrs, a.dtype, spec.zarr_format),
         )
+        write_coordinates(group, attrs, a.shape)
     except OSError as e:
         raise storage_error(e, f"creating output {str(path)!r}") from None
 

@@ -90,6 +90,10 @@ def locate(path) -> tuple[Path, zarr.Array, dict]:
     level0 = _multiscale_level0(attrs)
     if level0 is None:
         arrays = sorted(node.array_keys())
+        if len(arrays) > 1:  # a CF / xarray dataset: its one data variable beside the coordinates
+            from .layout import cf_data_variable
+
+            arrays = [cf_data_variable(node)] if cf_data_variable(node) is not None else arrays
         if len(arrays) != 1:
             raise NotAZarrStoreError(
                 f"{str(p)!r} is a Zarr group without OME multiscales and with "

@@ -28,6 +28,7 @@ import zarr
 from dask.base import tokenize
 
 from ..errors import StoreNotFoundError, TiffError
+from .geo import GT_RASTER_TYPE, Georef, crs_from_geokeys, geo_attrs, geokeys_from_tags, transform_from_geotiff
 from .metadata import json_safe
 from .safety import refuse_url
 
@@ -170,43 +171,63 @@ def _nodata(value: str):
 
 
 def tiff_attrs(path, series: int = 0) -> dict:
-    """Georeferencing and nodata of a (Geo)TIFF as JSON-able attributes."""
+    """Georeferencing, nodata and band descriptions of a (Geo)TIFF as JSON-able attributes.
+
+    The CRS is made from the GeoKeys with pyproj (:func:`tiledproc.io.geo.crs_from_geokeys`)
+    and carried whole (``proj:wkt2``, ``proj:projjson``, ``proj:code`` when it has one);
+    the transform from ModelTransformation or ModelPixelScale + ModelTiepoint; band
+    descriptions from GDAL_METADATA (``band_names``).
+    """
     attrs: dict = {}
     with tifffile.TiffFile(str(path)) as tf:
         page = tf.series[series].keyframe
-        nd = page.tags.get("GDAL_NODATA") or page.tags.get(42113)
+        tags = page.tags
+        nd = tags.get(42113)
         if nd is not None:
             attrs["nodata"] = json_safe(_nodata(str(nd.value)))
-        md = page.tags.get("GDAL_METADATA") or page.tags.get(42112)
+        md = tags.get(42112)
+        bands = tf.series[series].shape[0] if len(tf.series[series].shape) == 3 and \
+            tf.series[series].axes[1:] == "YX" else (tf.series[series].shape[-1]
+                                                    if tf.series[series].axes[-1:] == "S" else 1)
         if md is not None:
             attrs["gdal_metadata"] = str(md.value)
+            names = band_descriptions(str(md.value), bands)
+            if names is not None:
+                attrs["band_names"] = names
+        raw = {name: (tags[code].value if code in tags else None) for name, code in
+               (("ModelTransformation", 34264), ("ModelPixelScale", 33550), ("ModelTiepoint", 33922))}
+        keys = geokeys_from_tags(tags[34735].value, tags[34736].value if 34736 in tags else None,
+                                 tags[34737].value if 34737 in tags else None) if 34735 in tags else {}
         geo = tf.geotiff_metadata if tf.is_geotiff else None
-    if not geo:
+    if geo:
+        attrs["geotiff"] = json_safe(geo)
+    if not keys and raw["ModelPixelScale"] is None and raw["ModelTransformation"] is None:
         return attrs
-    attrs["geotiff"] = json_safe(geo)
-    code = None
-    for key in ("ProjectedCSTypeGeoKey", "GeographicTypeGeoKey"):
-        v = geo.get(key)
-        if v is not None and int(v) not in (0, 32767):
-            code = int(v)
-            break
-    if code is not None:
-        attrs["proj:code"] = f"EPSG:{code}"
-    transform = None
-    if "ModelTransformation" in geo:
-        m = np.asarray(geo["ModelTransformation"], dtype=float).reshape(4, 4)
-        transform = [m[0, 0], m[0, 1], m[0, 3], m[1, 0], m[1, 1], m[1, 3]]
-    elif "ModelPixelScale" in geo and "ModelTiepoint" in geo:
-        sx, sy = geo["ModelPixelScale"][:2]
-        i, j, _, X, Y, _ = list(geo["ModelTiepoint"][:6])
-        transform = [sx, 0.0, X - i * sx, 0.0, -sy, Y + j * sy]
-    if transform is not None:
-        raster_type = geo.get("GTRasterTypeGeoKey")
-        if raster_type is not None and int(raster_type) == 2:  # PixelIsPoint: shift to pixel corners
-            a, b, c, d, e, f = transform
-            transform = [a, b, c - 0.5 * a - 0.5 * b, d, e, f - 0.5 * d - 0.5 * e]
-            attrs["geotiff:raster_type"] = "PixelIsPoint"
-        if all(math.isfinite(t) for t in transform):
-            attrs["spatial:transform"] = [float(t) for t in transform]
-            attrs["spatial:dimensions"] = ["y", "x"]
+    crs = crs_from_geokeys(keys) if keys else None
+    transform = transform_from_geotiff(raw)
+    if transform is not None and int(keys.get(GT_RASTER_TYPE, 1)) == 2:  # PixelIsPoint: to pixel corners
+        a, b, c, d, e, f = transform
+        transform = (a, b, c - 0.5 * a - 0.5 * b, d, e, f - 0.5 * d - 0.5 * e)
+        attrs["geotiff:raster_type"] = "PixelIsPoint"
+    attrs.update(geo_attrs(Georef(crs, transform)))
     return attrs
+
+
+def band_descriptions(gdal_metadata: str, bands: int) -> list[str] | None:
+    """The band descriptions of a GDAL_METADATA tag (``<Item name="DESCRIPTION"
+    sample="k" role="description">``), one per band (``""`` where none is given)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(gdal_metadata.strip().strip("\x00"))
+    except ET.ParseError:
+        return None
+    names = [""] * bands
+    found = False
+    for item in root.iter("Item"):
+        if item.get("role") == "description" or item.get("name") == "DESCRIPTION":
+            sample = item.get("sample")
+            if sample is not None and sample.isdigit() and int(sample) < bands:
+                names[int(sample)] = item.text or ""
+                found = True
+    return names if found else None

@@ -11,8 +11,9 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "ingest_tiff": ".ingest",
+    "export_cog": ".export",
     "save_raster": ".save",
 }
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
-__all__ = ["save_raster", "ingest_tiff"]
+__all__ = ["save_raster", "ingest_tiff", "export_cog"]

@@ -14,6 +14,7 @@ from ..execute.schedulers import parse_scheduler
 from .write import write_outputs
 from ..io.output import OutputSpec
 from ..io.codecs import DEFAULT_CODEC
+from ..io.layout import inherited_attrs
 
 __all__ = ["save_raster"]
 
@@ -33,6 +34,7 @@ def save_raster(
     progress: str = "off",
     pyramid: int = 0,
     space_check: bool = True,
+    zarr_format: int = 3,
 ) -> Path:
     """Write ``array`` to ``path`` as a Zarr v3 (OME-Zarr 0.5) raster, one task per chunk.
 
@@ -74,8 +76,10 @@ def save_raster(
         Blosc-LZ4 with byte shuffle).
     inputs : sequence of str or os.PathLike, optional
         Input stores the result is made from: the output may not be, or be
-        inside, or contain any of them. A dask array read with
-        :func:`open_raster` adds nothing here by itself; pass its path.
+        inside, or contain any of them. The output inherits the first one's
+        georeferencing (CRS, transform), nodata and band names; without
+        ``inputs``, those of the first store or TIFF the dask array's graph
+        reads (:func:`open_raster`, :func:`read_tiff`). ``attrs`` override them.
     scheduler : str, optional
         ``'threads'`` (default), ``'processes'``, ``'synchronous'`` or a
         ``tcp://`` address of a running dask.distributed scheduler.
@@ -92,6 +96,10 @@ def save_raster(
     space_check : bool, optional
         Refuse an output larger, uncompressed, than the free space of its
         file system (default). Turn it off for data known to compress well.
+    zarr_format : {3, 2}, optional
+        3 (default): Zarr v3, OME-Zarr 0.5. 2: Zarr v2 with OME-Zarr 0.4
+        metadata, for readers that know only v2 (GDAL up to 3.12); the
+        fill value is the declared nodata.
 
     Returns
     -------
@@ -146,10 +154,11 @@ def save_raster(
     24
     >>> shutil.rmtree(directory)
     """
-    attrs = dict(attrs or {})
+    attrs = {**inherited_attrs(array, inputs), **dict(attrs or {})}
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
     provenance.setdefault("operation", "save_raster")
-    spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)
+    spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs,
+                      zarr_format=zarr_format)
     write_outputs([spec], overwrite=overwrite, resume=resume, inputs=inputs,
                   scheduler=parse_scheduler(scheduler, workers=threads),
                   progress=progress, pyramid=pyramid, space_check=space_check)

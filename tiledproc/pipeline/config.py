@@ -81,6 +81,7 @@ TOP_LEVEL = ("pipeline", "input", "inputs", "steps", "outputs", "run", "cluster"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 RUN_KEYS = {
     "scheduler": str, "cluster": str, "progress": str, "overwrite": bool, "pyramid": int, "codec": str,
+    "zarr_format": int,
 }
 SCHEDULERS = ("threads", "processes", "synchronous", "sync", "single-threaded", "threading", "multiprocessing")
 ADDRESS = re.compile(r"[a-z][a-z0-9+]*://[A-Za-z0-9_.\-\[\]:%]+")
@@ -278,6 +279,8 @@ def _check_run(ctx, run: dict) -> None:
         ctx.fail("run", "progress", f"expected auto, bar, log or off, got {run['progress']!r}.")
     if "codec" in run and run["codec"] not in CODECS:
         ctx.fail("run", "codec", f"expected one of {', '.join(repr(c) for c in CODECS)}, got {run['codec']!r}.")
+    if run.get("zarr_format", 3) not in (2, 3):
+        ctx.fail("run", "zarr_format", f"expected 2 or 3, got {run['zarr_format']!r}.")
     if not 0 <= run.get("pyramid", 0) <= MAX_PYRAMID:
         ctx.fail("run", "pyramid", f"expected a number of levels from 0 to {MAX_PYRAMID}, got {run['pyramid']!r}.")
     scheduler = run.get("scheduler")

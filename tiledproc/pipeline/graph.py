@@ -13,6 +13,7 @@ from ..errors import ConfigError, IncompleteInputError, StoreNotFoundError, Tile
 from ..io.codecs import DEFAULT_CODEC
 from ..io.metadata import carry_over
 from ..io.tiff import is_tiff, read_tiff, tiff_attrs
+from ..io.layout import input_attrs
 from ..io.output import OutputSpec
 from ..io.read import check_complete, open_raster, read_attrs
 from ..synth import synth_labels, synth_scene
@@ -54,7 +55,7 @@ def _open_input(p: Pipeline, decl: InputDecl, *, resume: bool = False, allow_inc
             if decl.path.is_file() and is_tiff(decl.path):
                 a = read_tiff(decl.path, chunks=decl.chunks or TIFF_READ_CHUNKS, series=decl.series)
                 return a, tiff_attrs(decl.path, decl.series), "tiff"
-            attrs = read_attrs(decl.path)
+            attrs = {**read_attrs(decl.path), **input_attrs(decl.path)}
             if decl.synth is not None:
                 try:
                     check_complete(decl.path, attrs)
@@ -104,7 +105,7 @@ def _history(p: Pipeline, ref: Ref) -> tuple[list[dict], list[str]]:
     return steps, roots
 
 
-def build_graph(p: Pipeline, *, codec: str | None = None, resume: bool = False,
+def build_graph(p: Pipeline, *, codec: str | None = None, zarr_format: int = 3, resume: bool = False,
                 allow_incomplete: bool = False) -> Graph:
     """Open the inputs, build every step lazily, describe every output.
 
@@ -151,10 +152,12 @@ def build_graph(p: Pipeline, *, codec: str | None = None, resume: bool = False,
             "pipeline": p.source,
             "steps": history,
         }
+        out_attrs = carry_over(attrs[root])
         if (last["op"], str(decl.ref).rsplit(".", 1)[-1]) in CATEGORICAL_OUTPUTS:
             provenance["categorical"] = True  # pyramid levels subsample instead of averaging
+            out_attrs["band_names"] = [str(decl.ref).rsplit(".", 1)[-1]] * a.shape[0]  # not the input's bands
         specs.append(OutputSpec(decl.path, a, chunks=chunks, codec=decl.codec or default_codec,
-                                provenance=provenance, attrs=carry_over(attrs[root]), name=decl.name))
+                                provenance=provenance, attrs=out_attrs, name=decl.name, zarr_format=zarr_format))
     return Graph(p, inputs, attrs, kinds, arrays, specs, halos)
 
 

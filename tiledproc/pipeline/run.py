@@ -44,6 +44,8 @@ class RunOptions:
     allow_remote_scheduler: bool = False
     #: refuse outputs larger (uncompressed) than the free space of their target
     space_check: bool = True
+    #: 3 (Zarr v3, OME-Zarr 0.5) or 2 (Zarr v2, OME-Zarr 0.4: GDAL <= 3.12 reads only v2)
+    zarr_format: int | None = None
 
 
 @dataclass
@@ -93,6 +95,7 @@ def resolve(p: Pipeline, opts: RunOptions) -> tuple[SchedulerSpec, dict]:
         "progress": opts.progress or run.get("progress", "auto"),
         "codec": opts.codec or run.get("codec"),
         "pyramid": opts.pyramid if opts.pyramid is not None else run.get("pyramid", 0),
+        "zarr_format": opts.zarr_format or run.get("zarr_format", 3),
     }
     return spec, settings
 
@@ -165,7 +168,7 @@ def run_pipeline(pipeline: Pipeline | str | Path, opts: RunOptions | None = None
     p = pipeline if isinstance(pipeline, Pipeline) else load_pipeline(pipeline)
     spec, settings = resolve(p, opts)
     settings["space_check"] = opts.space_check
-    g = build_graph(p, codec=settings["codec"], resume=opts.resume,
+    g = build_graph(p, codec=settings["codec"], zarr_format=settings["zarr_format"], resume=opts.resume,
                     allow_incomplete=opts.allow_incomplete)  # validates every step and parameter
     inputs = input_paths(p)
     synth = _synth_specs(g)
@@ -184,7 +187,7 @@ def run_pipeline(pipeline: Pipeline | str | Path, opts: RunOptions | None = None
         check_submit_command(spec.cluster)
     start = time.perf_counter()
     if _make_inputs(g, settings, spec):
-        g = build_graph(p, codec=settings["codec"], resume=opts.resume,
+        g = build_graph(p, codec=settings["codec"], zarr_format=settings["zarr_format"], resume=opts.resume,
                         allow_incomplete=opts.allow_incomplete)  # now reading the stored inputs
     report = write_outputs(
         g.outputs, overwrite=settings["overwrite"], resume=opts.resume, inputs=inputs,
