@@ -1,0 +1,348 @@
+"""Nodata: the pixels of a raster that hold no measurement, for every operation.
+
+Each public image operation takes ``nodata=``: ``"auto"`` (the default: the
+nodata an ``xarray.DataArray`` declares, see :func:`dataarray_nodata`; none
+for numpy and dask arrays), a value, or ``None`` (no nodata: every pixel is
+valid). When a raster has nodata, a pixel is *missing* where it equals the
+nodata value or is NaN (a float raster's NaN is never a measurement), and
+each family applies one rule, that of the float64 reference with the missing
+pixels set to NaN:
+
+* window statistics: the statistics of the valid pixels of each window
+  (``nan_policy="omit"``); NaN where a window holds none;
+* Gabor and derivatives: NaN wherever the reference's NaN reaches (every
+  output pixel whose kernel or stencil touches a missing pixel);
+* label means: missing pixels are left out of their label's mean (a label
+  with no valid pixel is not listed), and keep nodata (NaN) in
+  ``recolor_by_label``;
+* palettes: ``median_cut_palette`` ignores missing pixels (a pixel is
+  missing if any channel is); ``palette_indices`` gives them the reserved
+  index ``reserved_index(dtype)`` (the largest value of the index dtype,
+  chosen to hold one more index than the palette has colours);
+  ``apply_palette`` gives them NaN.
+
+Float outputs declare NaN as their nodata, palette indices their reserved
+index. The substitution happens around the kernels, never inside them: an
+input without nodata runs exactly as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from ..errors import InvalidParameterError, InvalidTypeError
+
+__all__ = [
+    "AUTO",
+    "WithNodata",
+    "parse_nodata",
+    "missing",
+    "to_nan",
+    "reserved_index",
+    "output_nodata",
+    "nodata_op",
+]
+
+AUTO = "auto"
+
+
+class WithNodata:
+    """An array and its nodata value, as one argument (what pipelines pass to the operations)."""
+
+    __slots__ = ("data", "nodata")
+
+    def __init__(self, data, nodata):
+        self.data = data
+        self.nodata = nodata
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+
+def parse_nodata(value, dtype, name: str = "nodata", *, strict: bool = True):
+    """``value`` as the nodata of an array of ``dtype``: None, an int (integer dtypes) or a float.
+
+    Strings ``"nan"``, ``"none"`` and numbers in strings (as GDAL stores them)
+    are accepted. A value no pixel of ``dtype`` can hold (0.5 or NaN for an
+    integer dtype, 300 for uint8) is refused when ``strict``, else dropped
+    (a store's declared nodata that cannot apply).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().rstrip("\x00").strip().lower()
+        if text in ("none", ""):
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise InvalidTypeError(
+                f"Expected {name} to be a number, 'nan' or 'none', got {value!r} instead.", param=name
+            ) from None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidTypeError(
+            f"Expected {name} to be a number, NaN or None, got {type(value).__name__} {value!r} instead.",
+            param=name,
+        )
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        v = float(value)
+        if not math.isnan(v) and not math.isinf(v) and np.asarray(v, dtype=dtype) != v:
+            if strict:
+                raise InvalidParameterError(
+                    f"Expected {name} to be a value of the image's dtype {dtype}, got {value!r} instead: "
+                    f"no pixel could equal it.", param=name)
+            return None
+        return v
+    if dtype.kind in "iub":
+        info = np.iinfo(dtype) if dtype.kind != "b" else None
+        ok = isinstance(value, (int, np.integer)) or (math.isfinite(float(value)) and float(value).is_integer())
+        v = int(value) if ok else None
+        if ok and info is not None and not info.min <= v <= info.max:
+            ok = False
+        if ok and info is None and v not in (0, 1):
+            ok = False
+        if not ok:
+            if strict:
+                raise InvalidParameterError(
+                    f"Expected {name} to be a value of the image's dtype {dtype}, got {value!r} instead: "
+                    f"no pixel could equal it; pass nodata=None to treat every pixel as valid.", param=name)
+            return None
+        return v
+    return None
+
+
+def _missing_block(block, nodata):
+    if block.dtype.kind == "f":
+        bad = np.isnan(block)
+        if not math.isnan(nodata):
+            bad |= block == nodata
+        return bad
+    return block == nodata
+
+
+def missing(a, nodata):
+    """Boolean mask (numpy or dask, like ``a``) of the missing pixels of ``a``."""
+    if isinstance(a, da.Array):
+        return a.map_blocks(_missing_block, nodata, dtype=bool, name="nodata-mask-" + da.core.tokenize(a.name, nodata))
+    return _missing_block(np.asarray(a), nodata)
+
+
+def float_for(dtype) -> np.dtype:
+    """The kernels' input type for ``dtype`` (as ``_dtypes.kernel_input``)."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    return np.dtype(np.float32 if dtype.itemsize <= 2 else np.float64)
+
+
+def _nan_block(block, nodata, target):
+    out = block.astype(target, copy=block.dtype != target)
+    if block.dtype.kind == "f" and math.isnan(nodata):
+        return out
+    if block.dtype.kind == "f":
+        np.copyto(out, np.nan, where=block == nodata)
+        return out
+    np.copyto(out, np.nan, where=block == nodata)
+    return out
+
+
+def to_nan(a, nodata):
+    """``a`` as the kernels' float type with its missing pixels set to NaN (lazy for dask)."""
+    target = float_for(a.dtype)
+    if a.dtype.kind == "f" and math.isnan(nodata):
+        return a  # already NaN where missing: nothing to do, nothing to cost
+    if isinstance(a, da.Array):
+        return a.map_blocks(_nan_block, nodata, target, dtype=target,
+                            name="nodata-nan-" + da.core.tokenize(a.name, nodata, str(target)))
+    return _nan_block(np.asarray(a), nodata, target)
+
+
+def reserved_index(dtype) -> int:
+    """The palette index of nodata pixels: the largest value of the index dtype."""
+    return int(np.iinfo(dtype).max)
+
+
+def output_nodata(dtype):
+    """The nodata an output of ``dtype`` made from a raster with nodata declares."""
+    dtype = np.dtype(dtype)
+    return math.nan if dtype.kind == "f" else reserved_index(dtype)
+
+
+# ----------------------------------------------------------------- the families
+
+
+def _where(mask, value, a):
+    if isinstance(a, da.Array) or isinstance(mask, da.Array):
+        return da.where(mask, value, a)
+    return np.where(mask, value, a)
+
+
+def _any_channel(mask, axis, keepdims=False):
+    return mask.any(axis=axis, keepdims=keepdims)
+
+
+def _run_window(func, data, nd, bound):
+    bound.arguments["image"] = to_nan(data, nd)
+    bound.arguments["nan_policy"] = "omit"
+    return func(*bound.args, **bound.kwargs)
+
+
+def _run_filter(func, data, nd, bound):
+    bound.arguments["image"] = to_nan(data, nd)
+    return func(*bound.args, **bound.kwargs)
+
+
+def _split(a, axis, C):
+    idx = [slice(None)] * a.ndim
+    idx[axis] = slice(0, C)
+    head = a[tuple(idx)]
+    idx[axis] = slice(C, C + 1)
+    return head, a[tuple(idx)]
+
+
+def _with_valid_channel(data, nd, axis):
+    """``data`` with missing pixels 0 and one more channel, 1 where the pixel is valid."""
+    filled = to_nan(data, nd)
+    bad = _any_channel(missing(filled, math.nan), axis, keepdims=True)
+    valid = (~bad).astype(filled.dtype)
+    lib = da if isinstance(filled, da.Array) else np
+    filled = lib.where(bad, filled.dtype.type(0), filled)
+    return lib.concatenate([filled, valid], axis=axis)
+
+
+def _run_label_means(func, data, nd, bound):
+    axis = bound.arguments.get("channel_axis", -1) % data.ndim
+    C = data.shape[axis]
+    bound.arguments["image"] = _with_valid_channel(data, nd, axis)
+    values, means = func(*bound.args, **bound.kwargs)
+    frac = means[:, C]
+    keep = frac > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = means[keep, :C] / frac[keep, None]
+    return values[keep], out
+
+
+def _run_recolor(func, data, nd, bound):
+    axis = bound.arguments.get("channel_axis", -1) % data.ndim
+    C = data.shape[axis]
+    bound.arguments["image"] = _with_valid_channel(data, nd, axis)
+    bound.arguments["channel_axis"] = axis
+    out = func(*bound.args, **bound.kwargs)
+    head, frac = _split(out, axis, C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        res = head / frac
+    return _where(frac == 0, res.dtype.type(np.nan), res)
+
+
+def _palette_len(palette) -> int:
+    if isinstance(palette, da.Array):
+        return int(palette.shape[0])
+    return int(np.asarray(palette).shape[0])
+
+
+def _run_indices(func, data, nd, bound):
+    axis = bound.arguments.get("channel_axis", -1) % data.ndim
+    nan_image = to_nan(data, nd)
+    bound.arguments["image"] = nan_image
+    idx = func(*bound.args, **bound.kwargs)
+    from .palette import index_dtype
+
+    dtype = index_dtype(_palette_len(bound.arguments["palette"]) + 1)
+    bad = _any_channel(missing(nan_image, math.nan), axis)
+    return _where(bad, dtype.type(reserved_index(dtype)), idx.astype(dtype))
+
+
+def _run_apply(func, data, nd, bound):
+    axis = bound.arguments.get("channel_axis", -1) % data.ndim
+    nan_image = to_nan(data, nd)
+    bound.arguments["image"] = nan_image
+    out = func(*bound.args, **bound.kwargs)
+    bad = _any_channel(missing(nan_image, math.nan), axis, keepdims=True)
+    return _where(bad, out.dtype.type(np.nan), out)
+
+
+_FAMILIES = {
+    "window": _run_window,
+    "filter": _run_filter,
+    "label_means": _run_label_means,
+    "recolor": _run_recolor,
+    "indices": _run_indices,
+    "apply_palette": _run_apply,
+    "median_cut": _run_filter,
+}
+
+
+def _unwrap(value):
+    """(array, the nodata it declares or None, the DataArray it came in, or None)."""
+    if isinstance(value, WithNodata):
+        return value.data, value.nodata, None
+    from ._xarray import dataarray_nodata, is_dataarray
+
+    if is_dataarray(value):
+        return value.data, dataarray_nodata(value), value
+    return value, None, None
+
+
+def nodata_op(family: str):
+    """Give an image operation ``nodata=`` and xarray input (see the module docstring).
+
+    The operation's own code is untouched: missing pixels are substituted
+    around it (NaN, a validity channel) and its outputs patched (NaN, the
+    reserved index); a DataArray in gives DataArrays out (see ``_xarray``).
+    """
+    run = _FAMILIES[family]
+
+    def decorate(func):
+        sig = inspect.signature(func)
+        params = list(sig.parameters.values())
+        params.append(inspect.Parameter("nodata", inspect.Parameter.KEYWORD_ONLY, default=AUTO))
+
+        @functools.wraps(func)
+        def wrapper(*args, nodata: Any = AUTO, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            image, declared, xr_in = _unwrap(bound.arguments["image"])
+            for key, v in bound.arguments.items():
+                if key != "image":
+                    bound.arguments[key] = _unwrap(v)[0]
+            if isinstance(nodata, str) and nodata == AUTO:
+                nd = declared
+                strict = False
+            else:
+                nd = nodata
+                strict = True
+            if nd is not None:
+                if not hasattr(image, "dtype"):
+                    image = np.asarray(image)
+                nd = parse_nodata(nd, image.dtype, strict=strict)
+            if nd is None:
+                bound.arguments["image"] = image
+                result = func(*bound.args, **bound.kwargs)
+            else:
+                result = run(func, image, nd, bound)
+            if xr_in is None or family in ("label_means", "median_cut"):
+                return result  # numpy/dask out as in; the small tables stay numpy
+            from ._xarray import wrap_result
+
+            return wrap_result(result, xr_in, nd, bound.arguments.get("channel_axis"))
+
+        wrapper.__signature__ = sig.replace(parameters=params)
+        return wrapper
+
+    return decorate
