@@ -11,7 +11,9 @@ pixels set to NaN:
 * window statistics: the statistics of the valid pixels of each window
   (``nan_policy="omit"``); NaN where a window holds none;
 * Gabor and derivatives: NaN wherever the reference's NaN reaches (every
-  output pixel whose kernel or stencil touches a missing pixel);
+  output pixel whose stencil, or whose kernel weights above DBL_EPSILON as
+  scipy.ndimage counts them, touch a missing pixel; ``gabor_texture``: every
+  window holding such a response pixel);
 * label means: missing pixels are left out of their label's mean (a label
   with no valid pixel is not listed), and keep nodata (NaN) in
   ``recolor_by_label``;
@@ -102,13 +104,15 @@ def parse_nodata(value, dtype, name: str = "nodata", *, strict: bool = True):
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         v = float(value)
-        if not math.isnan(v) and not math.isinf(v) and np.asarray(v, dtype=dtype) != v:
+        with np.errstate(over="ignore"):
+            rounded = float(np.float64(v).astype(dtype))  # as GDAL compares: the dtype's nearest value
+        if math.isinf(rounded) and not math.isinf(v):
             if strict:
                 raise InvalidParameterError(
                     f"Expected {name} to be a value of the image's dtype {dtype}, got {value!r} instead: "
-                    f"no pixel could equal it.", param=name)
+                    f"beyond its range, no pixel could equal it.", param=name)
             return None
-        return v
+        return rounded
     if dtype.kind in "iub":
         info = np.iinfo(dtype) if dtype.kind != "b" else None
         ok = isinstance(value, (int, np.integer)) or (math.isfinite(float(value)) and float(value).is_integer())
@@ -241,13 +245,24 @@ def _run_label_means(func, data, nd, bound):
 def _run_recolor(func, data, nd, bound):
     axis = bound.arguments.get("channel_axis", -1) % data.ndim
     C = data.shape[axis]
-    bound.arguments["image"] = _with_valid_channel(data, nd, axis)
+    ext = _with_valid_channel(data, nd, axis)
+    bound.arguments["image"] = ext
     bound.arguments["channel_axis"] = axis
     out = func(*bound.args, **bound.kwargs)
     head, frac = _split(out, axis, C)
+    valid = _split(ext, axis, C)[1]  # the pixel's own validity channel
+    if isinstance(head, da.Array):
+        return da.map_blocks(_ratio_block, head, frac, valid, dtype=head.dtype,
+                             name="nodata-recolor-" + da.core.tokenize(head.name, valid.name))
+    return _ratio_block(head, frac, valid)
+
+
+def _ratio_block(head, frac, valid):
+    """Each pixel's label mean over the label's valid pixels; NaN on a missing pixel."""
     with np.errstate(invalid="ignore", divide="ignore"):
         res = head / frac
-    return _where(frac == 0, res.dtype.type(np.nan), res)
+    res[np.broadcast_to(valid == 0, res.shape)] = np.nan
+    return res
 
 
 def _palette_len(palette) -> int:
@@ -277,6 +292,143 @@ def _run_apply(func, data, nd, bound):
     return _where(bad, out.dtype.type(np.nan), out)
 
 
+# ----------------------------------------------------------------- Gabor
+#
+# The kernel's separable path (isotropic and axis-aligned kernels) lets a NaN
+# reach through weights that are exactly 0 (the imaginary part's zero
+# columns), which scipy.ndimage skips; so missing pixels are not sent in as
+# NaN. They are filled with a value of their block (the median of its valid
+# pixels: near the data, so the kernel keeps its fast path), the filter runs
+# on pixels that are all finite, and each output is set to NaN where the
+# reference's NaN reaches: where the footprint of the part's weights above
+# DBL_EPSILON (scipy's rule) covers a missing pixel, with the same boundary
+# mode.
+
+_EPS = np.finfo(np.float64).eps
+
+
+def _fill_block(block, nodata, target):
+    out = block.astype(target, copy=True)
+    bad = _missing_block(block, nodata)
+    if bad.any():
+        good = out[~bad]
+        fill = float(np.median(good[::max(1, good.size // 4096)])) if good.size else 0.0
+        out[bad] = fill
+    return out
+
+
+def _filled(a, nodata):
+    target = float_for(a.dtype)
+    if isinstance(a, da.Array):
+        return a.map_blocks(_fill_block, nodata, target, dtype=target,
+                            name="nodata-fill-" + da.core.tokenize(a.name, nodata, str(target)))
+    return _fill_block(np.asarray(a), nodata, target)
+
+
+def _footprints(params, part):
+    out = []
+    for p in params:
+        k = p.kernel()
+        re, im = np.abs(k.real) > _EPS, np.abs(k.imag) > _EPS
+        f = {"real": re, "imag": im, "magnitude": re | im}[part]
+        out.append((p.y0, p.x0, f.astype(np.float64)))
+    return out
+
+
+def _reach_block(block, ymap, xmap, *, feet, ry, rx):
+    import scipy.signal
+
+    from ..kernels.gabor import extend_block
+
+    lead = block.shape[:-2]
+    flat = block.reshape((-1,) + block.shape[-2:])
+    H, W = ymap.shape[0] - 2 * ry, xmap.shape[0] - 2 * rx
+    out = np.zeros((len(feet), flat.shape[0], H, W), dtype=bool)
+    for f, (y0, x0, foot) in enumerate(feet):
+        ym = ymap[ry - y0:ymap.shape[0] - (ry - y0)]
+        xm = xmap[rx - x0:xmap.shape[0] - (rx - x0)]
+        for b, img in enumerate(flat):
+            if not img.any():
+                continue
+            ext = extend_block(img, ym, xm, 0.0)
+            out[f, b] = scipy.signal.fftconvolve(ext, foot, mode="valid") > 0.5
+    return out.reshape((len(feet),) + lead + (H, W))
+
+
+def _reach(bad, params, part, mode):
+    """Per filter, True where the reference's NaN reaches from the ``bad`` pixels."""
+    from ..graph.overlap import apply_overlap
+
+    feet = _footprints(params, part)
+    ry = max(y0 for y0, _, _ in feet)
+    rx = max(x0 for _, x0, _ in feet)
+    kernel = functools.partial(_reach_block, feet=feet, ry=ry, rx=rx)
+    return apply_overlap(kernel, bad, radius=(ry, rx), mode=mode, n_outputs=len(feet), dtype=bool,
+                         name="nodata-reach-" + part,
+                         token_parts=(tuple(p.token() for p in params), part))
+
+
+def _gabor_params(args, bank):
+    from .gabor import GaborParams
+
+    common = [args[k] for k in ("bandwidth", "sigma_x", "sigma_y", "n_stds", "offset")]
+    if not bank:
+        return [GaborParams(args["frequency"], args["theta"], *common)]
+    fs = np.atleast_1d(np.asarray(args["frequencies"], dtype=np.float64)).ravel()
+    ts = np.atleast_1d(np.asarray(args["thetas"], dtype=np.float64)).ravel()
+    return [GaborParams(float(f), float(t), *common) for f in fs for t in ts]
+
+
+def _mask_outputs(outs, reach):
+    return [_where(m, o.dtype.type(np.nan), o) for o, m in zip(outs, reach)]
+
+
+def _run_gabor(func, data, nd, bound):
+    bound.arguments["image"] = _filled(data, nd)
+    real, imag = func(*bound.args, **bound.kwargs)
+    params = _gabor_params(bound.arguments, False)
+    bad = missing(data, nd)
+    mode = bound.arguments["mode"]
+    return tuple(_mask_outputs([o], _reach(bad, params, part, mode))[0]
+                 for o, part in ((real, "real"), (imag, "imag")))
+
+
+def _run_gabor_magnitude(func, data, nd, bound):
+    bound.arguments["image"] = _filled(data, nd)
+    mag = func(*bound.args, **bound.kwargs)
+    params = _gabor_params(bound.arguments, False)
+    return _mask_outputs([mag], _reach(missing(data, nd), params, "magnitude", bound.arguments["mode"]))[0]
+
+
+def _run_gabor_bank(func, data, nd, bound):
+    bound.arguments["image"] = _filled(data, nd)
+    bank = func(*bound.args, **bound.kwargs)
+    params = _gabor_params(bound.arguments, True)
+    reach = _reach(missing(data, nd), params, bound.arguments["part"], bound.arguments["mode"])
+    lib = da if isinstance(bank, da.Array) else np
+    return lib.where(lib.stack(reach), bank.dtype.type(np.nan), bank)
+
+
+def _run_gabor_texture(func, data, nd, bound):
+    """The windowed statistics of the masked response: NaN where a window holds a missing response."""
+    from .gabor import gabor, gabor_magnitude
+    from .window import window_stats
+
+    args = dict(bound.arguments)
+    part = args["part"]
+    if not isinstance(part, str) or part not in ("real", "imag", "magnitude"):
+        raise InvalidParameterError(
+            f"Expected part to be 'real', 'imag' or 'magnitude', got {part!r} instead.", param="part")
+    keys = ("frequency", "theta", "bandwidth", "sigma_x", "sigma_y", "n_stds", "offset")
+    kw = {k: args[k] for k in keys}
+    if part == "magnitude":
+        response = gabor_magnitude(data, **kw, mode=args["mode"], cval=args["cval"], nodata=nd)
+    else:
+        real, imag = gabor(data, **kw, mode=args["mode"], cval=args["cval"], nodata=nd)
+        response = real if part == "real" else imag
+    return window_stats(response, args["size"], mode=args["window_mode"])
+
+
 _FAMILIES = {
     "window": _run_window,
     "filter": _run_filter,
@@ -285,6 +437,10 @@ _FAMILIES = {
     "indices": _run_indices,
     "apply_palette": _run_apply,
     "median_cut": _run_filter,
+    "gabor": _run_gabor,
+    "gabor_magnitude": _run_gabor_magnitude,
+    "gabor_bank": _run_gabor_bank,
+    "gabor_texture": _run_gabor_texture,
 }
 
 

@@ -274,7 +274,7 @@ def _run_filters(a, params: list[GaborParams], outputs, mode, cval, name):
 
 
 @renamed_parameter("a", "image")
-@nodata_op("filter")
+@nodata_op("gabor")
 def gabor(
     image: npt.ArrayLike | da.Array,
     frequency: float,
@@ -393,7 +393,7 @@ def gabor(
 
 
 @renamed_parameter("a", "image")
-@nodata_op("filter")
+@nodata_op("gabor_magnitude")
 def gabor_magnitude(
     image: npt.ArrayLike | da.Array,
     frequency: float,
@@ -531,7 +531,7 @@ def _parse_list(values, name):
 
 
 @renamed_parameter("a", "image")
-@nodata_op("filter")
+@nodata_op("gabor_bank")
 def gabor_bank(
     image: npt.ArrayLike | da.Array,
     frequencies: float | Iterable[float],
@@ -649,7 +649,7 @@ def gabor_bank(
 
 
 @renamed_parameter("a", "image")
-@nodata_op("filter")
+@nodata_op("gabor_texture")
 def gabor_texture(
     image: npt.ArrayLike | da.Array,
     frequency: float,
