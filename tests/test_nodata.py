@@ -244,3 +244,131 @@ def test_nodata_as_text_as_gdal_stores_it(rng):
         np.testing.assert_allclose(tp.window_mean(x, 3, nodata="0"),
                                    window_reference(ref, 3, nan_policy="omit")[0], rtol=1e-6)
     np.testing.assert_array_equal(tp.window_mean(x, 3, nodata="none"), tp.window_mean(x, 3))
+
+
+# ----------------------------------------------------------------- stores, CLI and pipelines
+
+def _invoke(args, code=0):
+    from click.testing import CliRunner
+
+    from tiledproc.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    return result
+
+
+@pytest.fixture
+def store(tmp_path, rng):
+    x, _, ref = scene("uint16-0", rng)
+    path = tp.save_raster(x, tmp_path / "scene.zarr", attrs={"nodata": 0}, chunks=(1, 8, 10))
+    return path, x, ref
+
+
+def test_open_raster_reports_the_nodata_of_a_store_and_of_a_tiff(store, tmp_path):
+    import tifffile
+
+    from tiledproc.io.read import raster_nodata
+
+    path, x, _ = store
+    assert raster_nodata(path) == 0
+    assert raster_nodata(tp.save_raster(x, tmp_path / "plain.zarr")) is None
+    for text, want in (("0", 0), ("nan", math.nan), ("-9999 \x00", -9999)):
+        tif = tmp_path / f"scene-{want}.tif"
+        tifffile.imwrite(tif, x[0], extratags=[(42113, "s", 0, text, False)])
+        got = raster_nodata(tif)
+        assert got == want or (math.isnan(want) and math.isnan(got))
+    arr = tp.open_raster(path, xarray=True)
+    assert arr.attrs["_FillValue"] == 0 and arr.dims == ("band", "y", "x")
+    assert "_FillValue" not in tp.open_raster(path, xarray=True, nodata=None).attrs
+    with pytest.raises(InvalidParameterError, match="xarray=True"):
+        tp.open_raster(path, nodata=5)
+
+
+@pytest.mark.parametrize("override", [None, "0", "none", "4000"])
+def test_cli_applies_the_inputs_nodata_or_the_override_and_declares_nan(store, tmp_path, override):
+    from tiledproc.io import read_attrs
+
+    path, x, ref = store
+    out = tmp_path / "mean.zarr"
+    _invoke(["window-mean", path, "--size", 5, "--mean", out]
+            + ([] if override is None else ["--nodata", override]))
+    got = tp.open_raster(out).compute()
+    attrs = read_attrs(out)
+    if override == "none":
+        np.testing.assert_allclose(got, window_reference(x, 5)[0], rtol=1e-6)
+        assert "nodata" not in attrs  # never the input's 0 on a float output
+        return
+    src = ref if override in (None, "0") else np.where(x == 4000, np.nan, x.astype(np.float64))
+    np.testing.assert_allclose(got, window_reference(src, 5, nan_policy="omit")[0], rtol=1e-5)
+    assert attrs["nodata"] == "nan"
+
+
+def test_cli_refuses_a_nodata_the_input_cannot_hold(store, tmp_path):
+    path, _, _ = store
+    r = _invoke(["window-mean", path, "--size", 5, "--mean", tmp_path / "m.zarr", "--nodata", "0.5"], code=2)
+    assert "--nodata" in r.stderr and "no pixel could equal it" in r.stderr
+    r = _invoke(["window-mean", path, "--size", 5, "--mean", tmp_path / "m.zarr", "--nodata", "zero"], code=2)
+    assert "--nodata" in r.stderr
+    assert not (tmp_path / "m.zarr").exists()
+
+
+def test_pipeline_nodata_key_and_declared_outputs(tmp_path, rng):
+    from tiledproc.io import read_attrs
+
+    x, labels, bad = colour_scene(rng)
+    img = tp.save_raster(x, tmp_path / "rgb.zarr", chunks=(3, 8, 10))  # declares no nodata: the key does
+    lab = tp.save_raster(labels[None].astype(np.int32), tmp_path / "labels.zarr", chunks=(1, 8, 10))
+    toml = tmp_path / "p.toml"
+    toml.write_text(f"""
+[input]
+path = "{img}"
+nodata = 0
+
+[inputs.labels]
+path = "{lab}"
+
+[steps.q]
+op = "quantize"
+palette = [[0, 0, 0], [255, 255, 255], [128, 128, 128]]
+
+[steps.r]
+op = "recolor_by_label"
+labels = "labels"
+
+[steps.g]
+op = "gradient"
+
+[outputs.indices]
+from = "q.indices"
+path = "{tmp_path / 'idx.zarr'}"
+
+[outputs.quantized]
+from = "q.quantized"
+path = "{tmp_path / 'quant.zarr'}"
+
+[outputs.recolored]
+from = "r.recolored"
+path = "{tmp_path / 'rec.zarr'}"
+
+[outputs.d_y]
+from = "g.d_y"
+path = "{tmp_path / 'dy.zarr'}"
+""")
+    _invoke(["run", toml])
+    idx = tp.open_raster(tmp_path / "idx.zarr").compute()[0]
+    assert idx.dtype == np.uint8 and (idx[bad] == 255).all() and (idx[~bad] < 3).all()
+    assert read_attrs(tmp_path / "idx.zarr")["nodata"] == 255
+    quant = tp.open_raster(tmp_path / "quant.zarr").compute()
+    assert np.isnan(quant[:, bad]).all() and np.isfinite(quant[:, ~bad]).all()
+    rec = tp.open_raster(tmp_path / "rec.zarr").compute()
+    np.testing.assert_allclose(rec, np.asarray(tp.recolor_by_label(x, labels, channel_axis=0, nodata=0)),
+                               rtol=1e-6)
+    dy = tp.open_raster(tmp_path / "dy.zarr").compute()
+    np.testing.assert_allclose(dy, np.gradient(np.where(x == 0, np.nan, x.astype(np.float64)), axis=1),
+                               rtol=1e-5, atol=1e-3)
+    for name in ("quant", "rec", "dy"):
+        assert read_attrs(tmp_path / f"{name}.zarr")["nodata"] == "nan"
+    toml.write_text(toml.read_text().replace("nodata = 0", "nodata = true"))
+    r = _invoke(["run", toml], code=2)
+    assert "nodata" in r.stderr

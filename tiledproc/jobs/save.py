@@ -14,6 +14,8 @@ from ..execute.schedulers import parse_scheduler
 from .write import write_outputs
 from ..io.output import OutputSpec
 from ..io.codecs import DEFAULT_CODEC
+from ..io.metadata import json_safe
+from ..ops._xarray import dataarray_nodata, is_dataarray
 
 __all__ = ["save_raster"]
 
@@ -43,9 +45,10 @@ def save_raster(
 
     Parameters
     ----------
-    array : (y, x) or (band, y, x) array_like or dask.array.Array
+    array : (y, x) or (band, y, x) array_like, dask.array.Array or xarray.DataArray
         Any boolean, integer or real floating dtype, stored as it is. A
-        ``(y, x)`` array is stored as one band.
+        ``(y, x)`` array is stored as one band. A DataArray's nodata
+        (``_FillValue``, as rioxarray declares it) is stored as ``nodata``.
     path : str or os.PathLike
         The output store (a directory, conventionally ending in ``.zarr``).
     overwrite : bool, optional
@@ -147,6 +150,11 @@ def save_raster(
     >>> shutil.rmtree(directory)
     """
     attrs = dict(attrs or {})
+    if is_dataarray(array):  # its nodata is declared, its data written
+        nd = dataarray_nodata(array)
+        if nd is not None:
+            attrs.setdefault("nodata", json_safe(nd))
+        array = array.data
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
     provenance.setdefault("operation", "save_raster")
     spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)
