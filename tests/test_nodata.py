@@ -372,3 +372,63 @@ path = "{tmp_path / 'dy.zarr'}"
     toml.write_text(toml.read_text().replace("nodata = 0", "nodata = true"))
     r = _invoke(["run", toml], code=2)
     assert "nodata" in r.stderr
+
+
+# ----------------------------------------------------------------- pyramid levels and preview
+
+@pytest.mark.parametrize("dtype, nodata", [(np.uint16, 0), (np.int16, -9999), (np.float32, -3.4e38),
+                                           (np.float32, math.nan)])
+def test_pyramid_levels_never_mix_nodata_into_valid_pixels(tmp_path, rng, dtype, nodata):
+    import zarr
+
+    shape = (2, 23, 31)  # odd: the last row and column average what they have
+    x = rng.integers(100, 4000, shape).astype(dtype)
+    m = footprint(shape)
+    nd = np.asarray(nodata).astype(dtype)
+    x[m] = nd
+    path = tp.save_raster(x, tmp_path / "p.zarr", attrs={"nodata": nodata}, chunks=(1, 8, 10), pyramid=2)
+    level = x.astype(np.float64)
+    level[m] = np.nan
+    for k in (1, 2):
+        pad = np.pad(level, [(0, 0), (0, level.shape[1] % 2), (0, level.shape[2] % 2)], constant_values=np.nan)
+        blocks = pad.reshape(2, pad.shape[1] // 2, 2, pad.shape[2] // 2, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            level = np.nanmean(blocks, axis=(2, 4))
+        got = zarr.open_array(str(path / str(k)), mode="r")[...]
+        want = np.round(level) if np.dtype(dtype).kind == "i" or np.dtype(dtype).kind == "u" else level
+        gone = np.isnan(want)
+        assert gone.any() and (~gone).any()
+        if math.isnan(nodata):
+            assert np.isnan(got[gone]).all()
+        else:
+            assert (got[gone] == nd).all()
+        np.testing.assert_allclose(got[~gone], want[~gone].astype(dtype), rtol=1e-6)
+        level = got.astype(np.float64)  # each level is made from the one below, as stored
+        level[gone] = np.nan
+
+
+def _png(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.mode, np.asarray(im)
+
+
+def test_preview_makes_nodata_transparent_and_stretches_over_valid_pixels(tmp_path):
+    x = np.zeros((3, 40, 50), dtype=np.uint16)
+    x[:, :, 25:] = np.linspace(1000, 2000, 25)  # the valid half
+    path = tp.save_raster(x, tmp_path / "s.zarr", attrs={"nodata": 0})
+    _invoke(["preview", path, tmp_path / "grey.png", "--size", 50, "--percentiles", "0,100"])
+    mode, img = _png(tmp_path / "grey.png")
+    assert mode == "LA"
+    assert (img[:, :25, 1] == 0).all() and (img[:, 25:, 1] == 255).all()
+    assert img[0, 25, 0] == 0 and img[0, 49, 0] == 255  # the stretch spans the valid values only
+    _invoke(["preview", path, tmp_path / "rgb.png", "--size", 50, "--rgb", "1,2,3", "--percentiles", "0,100"])
+    mode, img = _png(tmp_path / "rgb.png")
+    assert mode == "RGBA" and (img[:, :25, 3] == 0).all() and (img[:, 25:, 3] == 255).all()
+    _invoke(["preview", path, tmp_path / "none.png", "--size", 50, "--nodata", "none"])
+    mode, img = _png(tmp_path / "none.png")
+    assert mode == "L"  # no nodata, no NaN: no alpha, as before
+    r = _invoke(["preview", path, tmp_path / "bad.png", "--nodata", "zero"], code=2)
+    assert "--nodata" in r.stderr and not (tmp_path / "bad.png").exists()
