@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import textwrap
 from typing import Any
 
 import dask.array as da
@@ -455,6 +456,41 @@ def _unwrap(value):
     return value, None, None
 
 
+_RULES = {
+    "window": "the statistics of the valid pixels of each window (``nan_policy='omit'``), NaN where a "
+              "window holds none",
+    "filter": "NaN wherever the reference's NaN reaches (numpy.gradient's stencils)",
+    "gabor": "NaN wherever the reference's NaN reaches (the kernel weights above DBL_EPSILON, as "
+             "scipy.ndimage counts them)",
+    "gabor_magnitude": "NaN wherever the reference's NaN reaches (the kernel weights above DBL_EPSILON, as "
+                       "scipy.ndimage counts them)",
+    "gabor_bank": "NaN wherever the reference's NaN reaches (each filter's weights above DBL_EPSILON)",
+    "gabor_texture": "NaN in every window that holds a response pixel a missing pixel reaches",
+    "label_means": "left out of their label's mean; a label with no valid pixel is not listed (a pixel is "
+                   "missing if any channel is)",
+    "recolor": "left out of their label's mean, and NaN in the result (a pixel is missing if any channel is)",
+    "indices": "the reserved index ``np.iinfo(dtype).max`` (the index dtype holds one more value than the "
+               "palette has colours; a pixel is missing if any channel is)",
+    "apply_palette": "NaN (a pixel is missing if any channel is)",
+    "median_cut": "left out of the cut and of the refinement (a pixel is missing if any channel is)",
+}
+
+
+def _document(doc: str | None, family: str) -> str | None:
+    """``doc`` with the ``nodata`` parameter listed before its Returns section."""
+    if not doc or "\n    Returns\n    -------" not in doc:
+        return doc
+    text = ("Pixels with this value (and NaN) are missing: " + _RULES[family] + ". ``'auto'`` (default): "
+            "the nodata of an ``xarray.DataArray`` (``_FillValue``, as rioxarray declares it), none for "
+            "numpy and dask arrays; None: every pixel is valid. A DataArray in gives DataArrays out, with "
+            "its dims, coords and attrs (``_FillValue``: the nodata the output uses). See "
+            ":mod:`tiledproc.ops._nodata`.")
+    entry = "    nodata : 'auto', number or None, optional\n" + textwrap.fill(
+        text, 78, initial_indent=" " * 8, subsequent_indent=" " * 8) + "\n"
+    head, tail = doc.split("\n    Returns\n    -------", 1)
+    return head.rstrip("\n") + "\n" + entry + "\n    Returns\n    -------" + tail
+
+
 def nodata_op(family: str):
     """Give an image operation ``nodata=`` and xarray input (see the module docstring).
 
@@ -499,6 +535,7 @@ def nodata_op(family: str):
             return wrap_result(result, xr_in, nd, bound.arguments.get("channel_axis"))
 
         wrapper.__signature__ = sig.replace(parameters=params)
+        wrapper.__doc__ = _document(func.__doc__, family)
         return wrapper
 
     return decorate
