@@ -503,7 +503,7 @@ def nodata_op(family: str):
     def decorate(func):
         sig = inspect.signature(func)
         params = list(sig.parameters.values())
-        params.append(inspect.Parameter("nodata", inspect.Parameter.KEYWORD_ONLY, default=AUTO))
+        params.append(inspect.Parameter("nodata", inspect.Parameter.KEYWORD_ONLY, default=AUTO, annotation=Any))
 
         @functools.wraps(func)
         def wrapper(*args, nodata: Any = AUTO, **kwargs):
@@ -535,6 +535,7 @@ def nodata_op(family: str):
             return wrap_result(result, xr_in, nd, bound.arguments.get("channel_axis"))
 
         wrapper.__signature__ = sig.replace(parameters=params)
+        wrapper.__annotations__ = {**func.__annotations__, "nodata": Any}  # a copy: wraps shares the dict
         wrapper.__doc__ = _document(func.__doc__, family)
         return wrapper
 
