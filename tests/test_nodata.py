@@ -432,3 +432,18 @@ def test_preview_makes_nodata_transparent_and_stretches_over_valid_pixels(tmp_pa
     assert mode == "L"  # no nodata, no NaN: no alpha, as before
     r = _invoke(["preview", path, tmp_path / "bad.png", "--nodata", "zero"], code=2)
     assert "--nodata" in r.stderr and not (tmp_path / "bad.png").exists()
+
+
+def test_a_tiff_inputs_gdal_nodata_is_applied(tmp_path, rng):
+    import tifffile
+
+    from tiledproc.io import read_attrs
+
+    x, _, ref = scene("uint16-0", rng)
+    tif = tmp_path / "scene.tif"
+    tifffile.imwrite(tif, x, extratags=[(42113, "s", 0, "0", False)])
+    out = tmp_path / "g.zarr"
+    _invoke(["gradient", tif, "--d-x", out])
+    want = np.gradient(ref, axis=-1)
+    np.testing.assert_allclose(tp.open_raster(out).compute(), want, rtol=1e-5, atol=1e-3)
+    assert read_attrs(out)["nodata"] == "nan"
