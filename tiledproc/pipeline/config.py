@@ -9,6 +9,7 @@ Format::
     [input]                      # the pipeline input: a Zarr store or a TIFF
     path = "scene.zarr"
     chunks = [1, 1024, 1024]     # optional: read chunks (TIFF default 1x1024x1024)
+    nodata = 0                   # optional: a number, nan, or "none"; default: the input's own
     [input.synth]                # optional: make a synthetic raster there if missing
     shape = [4, 2048, 2048]
 
