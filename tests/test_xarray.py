@@ -134,3 +134,13 @@ def test_a_store_decoded_by_xarray_has_nan_nodata(tmp_path, rng):
     out = tp.window_mean(back, 5)
     assert math.isnan(out.attrs["_FillValue"])
     np.testing.assert_allclose(out.values, tp.window_mean(x, 5, nodata=0), rtol=1e-6)
+
+
+def test_spatial_dims_not_last_are_refused_with_the_transpose(rng):
+    from tiledproc.errors import InvalidParameterError
+
+    _, arr = scene(rng)
+    with pytest.raises(InvalidParameterError, match=r"image.transpose\(\*\('band', 'y', 'x'\)\)"):
+        tp.window_mean(arr.transpose("y", "x", "band"), 3)
+    out = tp.apply_palette(arr.transpose("y", "x", "band"), [[0, 0], [4000, 4000]])  # colour: channel_axis=-1
+    assert out.dims == ("y", "x", "band")

@@ -476,6 +476,10 @@ _RULES = {
 }
 
 
+#: families that act on the last two axes (the colour ones take channel_axis instead)
+_SPATIAL = {"window", "filter", "gabor", "gabor_magnitude", "gabor_bank", "gabor_texture"}
+
+
 def _document(doc: str | None, family: str) -> str | None:
     """``doc`` with the ``nodata`` parameter listed before its Returns section."""
     if not doc or "\n    Returns\n    -------" not in doc:
@@ -510,6 +514,10 @@ def nodata_op(family: str):
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
             image, declared, xr_in = _unwrap(bound.arguments["image"])
+            if xr_in is not None and family in _SPATIAL:
+                from ._xarray import check_spatial_dims
+
+                check_spatial_dims(xr_in)
             for key, v in bound.arguments.items():
                 if key != "image":
                     bound.arguments[key] = _unwrap(v)[0]

@@ -22,12 +22,28 @@ import sys
 
 import numpy as np
 
-__all__ = ["is_dataarray", "dataarray_nodata", "wrap_result"]
+__all__ = ["is_dataarray", "dataarray_nodata", "wrap_result", "check_spatial_dims"]
 
 
 def is_dataarray(value) -> bool:
     xr = sys.modules.get("xarray")
     return xr is not None and isinstance(value, xr.DataArray)
+
+
+_SPATIAL_NAMES = ({"y", "x"}, {"lat", "lon"}, {"latitude", "longitude"}, {"row", "col"})
+
+
+def check_spatial_dims(arr) -> None:
+    """Refuse a DataArray whose named spatial dims are not its last two (the axes the filter runs over)."""
+    from ..errors import InvalidParameterError
+
+    dims = tuple(arr.dims)
+    for names in _SPATIAL_NAMES:
+        if names <= set(dims) and set(dims[-2:]) != names:
+            order = tuple(d for d in dims if d not in names) + tuple(sorted(names, key=dims.index))
+            raise InvalidParameterError(
+                f"Expected image's spatial dims {sorted(names)} to be its last two, got dims {dims} instead; "
+                f"the operation runs over the last two axes: pass image.transpose(*{order!r}).", param="image")
 
 
 def dataarray_nodata(arr):
