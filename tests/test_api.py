@@ -16,7 +16,7 @@ import tiledproc as tp
 from tiledproc import ops
 
 PUBLIC = [name for name in tp.__all__ if inspect.isfunction(getattr(tp, name))]
-NOT_IMAGE_OPS = {"open_raster", "save_raster", "ingest_tiff", "export_cog", "gabor_kernel"}
+NOT_IMAGE_OPS = {"open_raster", "raster_nodata", "save_raster", "ingest_tiff", "export_cog", "gabor_kernel"}
 IMAGE_OPS = [name for name in PUBLIC if name not in NOT_IMAGE_OPS]
 
 # the operations whose first parameter was called ``a``, with the rest of a call by keyword

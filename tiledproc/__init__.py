@@ -14,6 +14,7 @@ from .errors import TiledprocError
 # imported on first use (see tiledproc._lazy): ``import tiledproc`` costs no dask, zarr or numba
 _EXPORTS = {
     "open_raster": ".io",
+    "raster_nodata": ".io",
     "save_raster": ".jobs",
     "ingest_tiff": ".jobs",
     "export_cog": ".jobs",
@@ -31,6 +32,7 @@ __all__ = [
     "__version__",
     "TiledprocError",
     "open_raster",
+    "raster_nodata",
     "save_raster",
     "ingest_tiff",
     "export_cog",

@@ -74,8 +74,8 @@ def _as_options(e: ConfigError, step: str) -> ConfigError:
 def _make_command(op: Operation):
     outs = ", ".join(f"--{o.replace('_', '-')} PATH" for o in op.outputs)
 
-    def command(input_path, chunks, overwrite, resume, scheduler, threads, cluster, progress, codec, pyramid,
-                allow_incomplete, space_check, zarr_format, **kw):
+    def command(input_path, chunks, nodata, overwrite, resume, scheduler, threads, cluster, progress, codec,
+                pyramid, allow_incomplete, space_check, zarr_format, **kw):
         from ..pipeline.run import RunOptions, run_pipeline, summary_text  # dask: only when a command runs
 
         extra_inputs = {role: kw.pop(role) for role in op.inputs if role != "input"}
@@ -88,7 +88,8 @@ def _make_command(op: Operation):
         params = {k: v for k, v in kw.items() if v is not None}
         data = {
             "pipeline": {"name": op.name},
-            "input": {"path": input_path, **({"chunks": list(chunks)} if chunks else {})},
+            "input": {"path": input_path, **({"chunks": list(chunks)} if chunks else {}),
+                      **({"nodata": nodata} if nodata is not None else {})},
             "inputs": {role: {"path": path} for role, path in extra_inputs.items()},
             "steps": {op.name: {"op": op.name, **{role: role for role in extra_inputs}, **params}},
             "outputs": {o: {"from": f"{op.name}.{o}", "path": path} for o, path in out_paths.items() if path},
@@ -116,6 +117,7 @@ def _make_command(op: Operation):
         cmd = click.option(f"--{role}", role, type=click.Path(), required=True,
                            help=f"The {role} store (Zarr or TIFF).")(cmd)
     cmd = options.run_options(cmd)
+    cmd = options.nodata(cmd)
     cmd = options.chunks(cmd)
     cmd = click.argument("input_path", metavar="INPUT", type=click.Path())(cmd)
     return cli.command(name=op.name.replace("_", "-"), short_help=op.summary)(cmd)

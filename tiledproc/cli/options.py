@@ -39,6 +39,10 @@ codec = click.option("--codec", type=click.Choice(sorted(CODECS)), default=None,
 chunks = click.option("--chunks", metavar="B,Y,X", default=None, callback=int_triple("1,1024,1024"),
                       help="Chunk shape, e.g. 1,1024,1024: of the store written (ingest, synth), or "
                            "the chunks an operation reads and writes (default: as the input is stored).")
+nodata = click.option("--nodata", metavar="VALUE|none", default=None,
+                      help="Nodata of INPUT: a number or nan (pixels with it are missing in every operation), "
+                           "or none (every pixel valid); default: the input's own (its store's nodata, a "
+                           "TIFF's GDAL_NODATA).")
 threads = click.option("--threads", type=click.IntRange(1, 4096), default=None, metavar="N",
                        help="Local threads (or processes) to use; default: the CPUs this process may use "
                             "(its affinity and cgroup quota), or dask's num_workers config.")

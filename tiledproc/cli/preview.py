@@ -1,4 +1,5 @@
-"""``tiledproc preview STORE OUT.png``: a quicklook from a pyramid level, percentile-stretched."""
+"""``tiledproc preview STORE OUT.png``: a quicklook from a pyramid level, percentile-stretched over the
+valid pixels, nodata transparent."""
 
 from __future__ import annotations
 
@@ -72,25 +73,42 @@ def choose_level(path, size: int) -> tuple[str, tuple[int, ...]]:
     return best
 
 
-def stretch(band: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Percentile stretch to 0..255 (NaN -> 0)."""
-    valid = band[np.isfinite(band)]
+def stretch(band: np.ndarray, low: float, high: float, missing: np.ndarray | None = None) -> np.ndarray:
+    """Percentile stretch to 0..255 over the valid pixels (finite and not ``missing``); the others -> 0."""
+    ok = np.isfinite(band) if missing is None else np.isfinite(band) & ~missing
+    valid = band[ok]
     if valid.size == 0:
         return np.zeros(band.shape, np.uint8)
     lo, hi = np.percentile(valid, [low, high])
     if hi <= lo:
         hi = lo + 1
     out = (band.astype(np.float64) - lo) / (hi - lo) * 255.0
-    out = np.nan_to_num(np.clip(out, 0, 255), nan=0.0)
+    out = np.where(ok, np.clip(out, 0, 255), 0.0)
     return np.round(out).astype(np.uint8)
 
 
-def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2.0, 98.0)):
-    """Write the quicklook PNG; returns (level name, level shape, image shape)."""
-    from ..io.levels import level_array
-    from ..io.read import read_attrs
+def missing_pixels(data: np.ndarray, nodata) -> np.ndarray:
+    """(H, W): True where any of the bands is nodata or NaN (a transparent pixel)."""
+    bad = np.zeros(data.shape[-2:], dtype=bool)
+    if data.dtype.kind == "f":
+        bad |= np.isnan(data).any(axis=0)
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        bad |= (data == nodata).any(axis=0)
+    return bad
 
-    read_attrs(store)  # a clear error for a missing or non-Zarr path
+
+def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2.0, 98.0), nodata="auto"):
+    """Write the quicklook PNG; returns (level name, level shape, image shape).
+
+    Nodata pixels (the store's ``nodata``, or ``nodata`` given: a number, or
+    None for none; NaN always) are transparent (an alpha channel) and left
+    out of the stretch.
+    """
+    from ..io.levels import level_array
+    from ..io.read import decode_nodata, read_attrs
+
+    attrs = read_attrs(store)  # a clear error for a missing or non-Zarr path
+    nodata = decode_nodata(attrs.get("nodata")) if isinstance(nodata, str) and nodata == "auto" else nodata
     check_png_target(out, store)
     level, shape = choose_level(store, size)
     if level == "0" and max(shape[-2:]) > size:
@@ -108,7 +126,10 @@ def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2
     # at most ``size`` pixels on the longer side (a level can be up to 2x larger)
     step = max(1, -(-max(data.shape[-2:]) // size))
     data = data[:, ::step, ::step]
-    channels = [stretch(d, *percentiles) for d in data]
+    bad = missing_pixels(data, nodata)
+    channels = [stretch(d, *percentiles, missing=bad) for d in data]
+    if nodata is not None or bad.any():
+        channels.append(np.where(bad, 0, 255).astype(np.uint8))  # alpha: nodata is transparent
     image = channels[0] if len(channels) == 1 else np.stack(channels, axis=-1)
     tmp = Path(f"{out}.tmp-{os.getpid()}")
     try:
@@ -133,7 +154,10 @@ def render_preview(store, out, *, band=None, rgb=None, size=1024, percentiles=(2
               help="At most this many pixels on the longer side (and more than half as many).")
 @click.option("--percentiles", default="2,98", show_default=True, metavar="LOW,HIGH",
               help="Stretch between these percentiles of each band.")
-def preview(store, out, band, rgb, size, percentiles):
+@click.option("--nodata", metavar="VALUE|none", default=None,
+              help="Nodata of STORE (transparent, left out of the stretch): a number or nan, or none; "
+                   "default: the store's own.")
+def preview(store, out, band, rgb, size, percentiles, nodata):
     """Write a quicklook PNG of STORE from its pyramid (never the full resolution of a large raster)."""
     if band is not None and rgb is not None:
         raise click.UsageError("give --band or --rgb, not both")
@@ -143,7 +167,18 @@ def preview(store, out, band, rgb, size, percentiles):
         raise click.BadParameter(f"expected LOW,HIGH such as 2,98, got {percentiles!r}") from None
     if not 0 <= low < high <= 100:
         raise click.BadParameter(f"expected 0 <= LOW < HIGH <= 100, got {percentiles!r}")
-    level, shape, image = render_preview(store, out, band=band, rgb=rgb, size=size, percentiles=(low, high))
+    if nodata is None:
+        nd = "auto"
+    elif nodata.strip().lower() == "none":
+        nd = None
+    else:
+        try:
+            nd = float(nodata)
+        except ValueError:
+            raise click.BadParameter(f"expected a number, nan or none, got {nodata!r}",
+                                     param_hint="--nodata") from None
+    level, shape, image = render_preview(store, out, band=band, rgb=rgb, size=size, percentiles=(low, high),
+                                         nodata=nd)
     click.echo(f"wrote {out}: {image[1]} x {image[0]} pixels from level {level} {tuple(shape)}")
 
 

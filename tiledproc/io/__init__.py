@@ -12,10 +12,11 @@ from .._lazy import lazy_exports
 
 _EXPORTS = {
     "open_raster": ".read",
+    "raster_nodata": ".read",
     "raster_info": ".read",
     "read_attrs": ".read",
     "read_tiff": ".tiff",
 }
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
-__all__ = ["open_raster", "read_tiff", "raster_info", "read_attrs"]
+__all__ = ["open_raster", "raster_nodata", "read_tiff", "raster_info", "read_attrs"]

@@ -1,4 +1,4 @@
-"""A minimal PNG writer (8-bit grey or RGB), standard library only."""
+"""A minimal PNG writer (8-bit grey or RGB, with or without alpha), standard library only."""
 
 from __future__ import annotations
 
@@ -15,15 +15,20 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
+#: channels of the last axis -> PNG colour type: grey, grey + alpha, RGB, RGBA
+_COLOUR_TYPES = {2: 4, 3: 2, 4: 6}
+
+
 def write_png(path, image: np.ndarray) -> Path:
-    """Write ``image`` ((H, W) or (H, W, 3) uint8) as a PNG file."""
+    """Write ``image`` ((H, W) grey, (H, W, 2) grey + alpha, (H, W, 3) RGB or (H, W, 4) RGBA, uint8)
+    as a PNG file."""
     image = np.ascontiguousarray(image, dtype=np.uint8)
     if image.ndim == 2:
         color, channels = 0, 1
-    elif image.ndim == 3 and image.shape[2] == 3:
-        color, channels = 2, 3
+    elif image.ndim == 3 and image.shape[2] in _COLOUR_TYPES:
+        color, channels = _COLOUR_TYPES[image.shape[2]], image.shape[2]
     else:
-        raise ValueError(f"expected (H, W) or (H, W, 3), got {image.shape}")
+        raise ValueError(f"expected (H, W) or (H, W, 2|3|4), got {image.shape}")
     h, w = image.shape[:2]
     rows = image.reshape(h, w * channels)
     raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter 0 per row

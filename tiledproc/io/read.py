@@ -24,6 +24,7 @@ import zarr
 from .._lazy import lazy_module
 from ..errors import (
     IncompleteInputError,
+    InvalidParameterError,
     NotAZarrStoreError,
     StorageError,
     StoreNotFoundError,
@@ -36,7 +37,8 @@ from .safety import refuse_url, tree_size
 # dask is imported when a raster is opened, not when metadata is read (`tiledproc info`)
 da = lazy_module("dask.array")
 
-__all__ = ["locate", "read_attrs", "metadata_stamp", "check_complete", "open_raster", "raster_info", "LEVEL0"]
+__all__ = ["locate", "read_attrs", "metadata_stamp", "check_complete", "open_raster", "raster_info", "LEVEL0",
+           "raster_nodata", "decode_nodata"]
 
 LEVEL0 = "0"
 
@@ -179,8 +181,10 @@ def open_raster(
     *,
     chunks: tuple[int, ...] | None = None,
     allow_incomplete: bool = False,
+    xarray: bool = False,
+    nodata: Any = "auto",
 ) -> da.Array:
-    """Open a Zarr raster lazily as a ``(band, y, x)`` dask array.
+    """Open a Zarr raster lazily as a ``(band, y, x)`` dask array (or DataArray).
 
     Nothing is read but the metadata: the chunks are read when the array (or
     a result made from it) is computed.
@@ -197,10 +201,21 @@ def open_raster(
         incomplete; missing chunks read as fill value). Refused by default,
         since its results would be silently partial; allowed, it warns (a
         :class:`~tiledproc.errors.TiledprocWarning`).
+    xarray : bool, optional
+        Return an ``xarray.DataArray`` (dims ``band, y, x``; a ``band``
+        coordinate of the band names, or 1..n; the dask array as its data,
+        nothing read) whose ``attrs["_FillValue"]`` is the nodata, as
+        rioxarray's ``.rio.nodata`` reads it. Every operation takes it and
+        applies that nodata (``nodata="auto"``). Needs xarray installed.
+    nodata : "auto", number or None, optional
+        With ``xarray=True``: the nodata to declare; ``"auto"`` (default) is
+        the store's own (:func:`raster_nodata`), ``None`` declares none (every
+        pixel valid). A plain dask array carries no nodata: read it with
+        :func:`raster_nodata` and pass it to the operation (``nodata=``).
 
     Returns
     -------
-    raster : (band, y, x) dask.array.Array
+    raster : (band, y, x) dask.array.Array, or xarray.DataArray
         The stored dtype. A 2-D store reads as one band; other axes of length
         1 (OME-Zarr's t and z) are dropped.
 
@@ -234,6 +249,10 @@ def open_raster(
     """
     from dask.base import tokenize
 
+    if not xarray and not (isinstance(nodata, str) and nodata == "auto"):
+        raise InvalidParameterError(
+            f"Expected nodata only with xarray=True (a DataArray declares it), got nodata={nodata!r} for a "
+            f"dask array, which cannot carry it; pass nodata= to the operation instead.", param="nodata")
     p, z, attrs = locate(path)
     check_complete(p, attrs, allow_incomplete=allow_incomplete)
     lead = [n for n in z.shape[:-2] if n != 1]
@@ -254,7 +273,86 @@ def open_raster(
         a = da.from_zarr(z, chunks=chunks, name=name)
     if a.ndim != 3:  # (y, x) -> one band; OME-Zarr (t, c, z, y, x) with t = z = 1 -> (c, y, x)
         a = a.reshape((lead[0] if lead else 1,) + a.shape[-2:])
+    if xarray:
+        nd = decode_nodata(attrs.get("nodata")) if isinstance(nodata, str) and nodata == "auto" else nodata
+        return _dataarray(a, attrs, nd, p)
     return a
+
+
+def _dataarray(a: da.Array, attrs: dict, nodata, p: Path):
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover - xarray is installed with the test extras
+        raise InvalidParameterError(
+            "Expected xarray to be installed for xarray=True, got an environment without it; "
+            "pip install xarray, or open the raster as a dask array (xarray=False).", param="xarray") from None
+    names = attrs.get("band_names")
+    band = list(names) if isinstance(names, list) and len(names) == a.shape[0] else list(range(1, a.shape[0] + 1))
+    out_attrs = {"source": str(p)}
+    if nodata is not None:
+        out_attrs["_FillValue"] = nodata
+    return xr.DataArray(a, dims=("band", "y", "x"), coords={"band": band}, attrs=out_attrs,
+                        name=p.name.rsplit(".", 1)[0] or "raster")
+
+
+def decode_nodata(value):
+    """A stored nodata attribute as a number (``"nan"``, ``"inf"`` as JSON keeps them -> float); None if none."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            v = float(value.strip().strip("\x00").strip())
+        except ValueError:
+            return None
+        return int(v) if v.is_integer() and abs(v) < 2**53 else v
+    return None
+
+
+def raster_nodata(path: str | os.PathLike[str], *, series: int = 0) -> int | float | None:
+    """The nodata value a raster declares, or None.
+
+    A Zarr store's ``nodata`` attribute (what ``ingest`` copies from the
+    GeoTIFF and every tiledproc output declares), or a TIFF's ``GDAL_NODATA``
+    tag. NaN is returned as ``float('nan')``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A Zarr raster store or a (Geo)TIFF file.
+    series : int, optional
+        The TIFF series (default 0).
+
+    Returns
+    -------
+    nodata : int, float or None
+
+    Raises
+    ------
+    StoreNotFoundError
+        The path does not exist.
+    NotAZarrStoreError
+        The path is neither a TIFF nor a Zarr store.
+
+    Examples
+    --------
+    >>> import os, shutil, tempfile
+    >>> import numpy as np
+    >>> from tiledproc import raster_nodata, save_raster
+    >>> directory = tempfile.mkdtemp()
+    >>> path = save_raster(np.zeros((1, 4, 4), dtype=np.uint16), os.path.join(directory, "scene.zarr"),
+    ...                    attrs={"nodata": 0})
+    >>> raster_nodata(path)
+    0
+    >>> shutil.rmtree(directory)
+    """
+    from .tiff import is_tiff, tiff_attrs
+
+    p = Path(path).expanduser()
+    if p.is_file() and is_tiff(p):
+        return decode_nodata(tiff_attrs(p, series).get("nodata"))
+    return decode_nodata(locate(path)[2].get("nodata"))
 
 
 def raster_info(path: str | os.PathLike[str]) -> dict[str, Any]:

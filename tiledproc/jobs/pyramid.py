@@ -21,7 +21,7 @@ import contextlib
 
 from ..io.chunkio import write_chunk
 from ..io.levels import create_level, level_array, set_levels
-from ..io.read import read_attrs
+from ..io.read import decode_nodata, read_attrs
 from ..kernels.resample import downsample2, subsample2
 from ..execute.schedulers import Executor, SchedulerSpec, build_graph, open_executor, parse_scheduler
 
@@ -51,9 +51,24 @@ def add_levels(path, levels: int, *, scheduler: SchedulerSpec | str | None = Non
         return _add_levels(path, levels, executor)
 
 
+def _downsample_nodata(block: np.ndarray, *, nodata) -> np.ndarray:
+    """downsample2 over the valid pixels only: a nodata pixel is left out of its 2 x 2 mean,
+    and a 2 x 2 of nodata only stays nodata."""
+    x = block.astype(np.float64)
+    x[block == nodata] = np.nan
+    out = downsample2(x)
+    if block.dtype.kind in "iub":
+        out = np.round(out)
+    return np.where(np.isnan(out), nodata, out).astype(block.dtype)
+
+
 def _add_levels(path: Path, levels: int, executor: Executor) -> list[str]:
-    categorical = bool(read_attrs(path).get("tiledproc", {}).get("categorical"))
+    attrs = read_attrs(path)
+    categorical = bool(attrs.get("tiledproc", {}).get("categorical"))
+    nodata = decode_nodata(attrs.get("nodata"))
     reduce = subsample2 if categorical else downsample2
+    if not categorical and nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        reduce = functools.partial(_downsample_nodata, nodata=nodata)  # NaN: downsample2 leaves it out itself
     names = ["0"]
     for k in range(1, levels + 1):
         prev = level_array(path, names[-1])

@@ -14,7 +14,9 @@ from ..execute.schedulers import parse_scheduler
 from .write import write_outputs
 from ..io.output import OutputSpec
 from ..io.codecs import DEFAULT_CODEC
-from ..io.layout import inherited_attrs
+from ..io.layout import inherited_attrs, source_stores
+from ..io.metadata import json_safe
+from ..ops._xarray import dataarray_nodata, is_dataarray
 
 __all__ = ["save_raster"]
 
@@ -45,9 +47,10 @@ def save_raster(
 
     Parameters
     ----------
-    array : (y, x) or (band, y, x) array_like or dask.array.Array
+    array : (y, x) or (band, y, x) array_like, dask.array.Array or xarray.DataArray
         Any boolean, integer or real floating dtype, stored as it is. A
-        ``(y, x)`` array is stored as one band.
+        ``(y, x)`` array is stored as one band. A DataArray's nodata
+        (``_FillValue``, as rioxarray declares it) is stored as ``nodata``.
     path : str or os.PathLike
         The output store (a directory, conventionally ending in ``.zarr``).
     overwrite : bool, optional
@@ -154,7 +157,13 @@ def save_raster(
     24
     >>> shutil.rmtree(directory)
     """
-    attrs = {**inherited_attrs(array, inputs), **dict(attrs or {})}
+    attrs = dict(attrs or {})
+    if is_dataarray(array):  # its nodata is declared, its data written
+        nd = dataarray_nodata(array)
+        if nd is not None:
+            attrs.setdefault("nodata", json_safe(nd))
+        array = array.data
+    attrs = {**_inherited(array, inputs), **attrs}
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
     provenance.setdefault("operation", "save_raster")
     spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs,
@@ -163,3 +172,30 @@ def save_raster(
                   scheduler=parse_scheduler(scheduler, workers=threads),
                   progress=progress, pyramid=pyramid, space_check=space_check)
     return spec.path
+
+
+def _inherited(array, inputs) -> dict:
+    """What the output inherits from its input (georeferencing, band names, nodata), with the
+    nodata it really uses: the input's when it has the input's dtype (a copy, a subset), NaN for
+    a float result of another dtype (a uint16 scene's window mean marks missing pixels NaN,
+    never 0), none for another integer dtype."""
+    import math
+
+    import numpy as np
+
+    from ..io.read import locate
+
+    attrs = inherited_attrs(array, inputs)
+    if "nodata" not in attrs:
+        return attrs
+    try:
+        src = [str(s) for s in inputs] or source_stores(array)
+        same = np.dtype(locate(src[0])[1].dtype) == np.dtype(array.dtype)
+    except Exception:  # a TIFF input, or an input that cannot be read again: judge by the dtype alone
+        same = np.dtype(array.dtype).kind != "f"
+    if not same:
+        if np.dtype(array.dtype).kind == "f":
+            attrs["nodata"] = json_safe(math.nan)
+        else:
+            attrs.pop("nodata")
+    return attrs

@@ -14,6 +14,7 @@ from ..graph.overlap import apply_overlap
 from ..errors import InvalidParameterError
 from ..kernels.derivatives import OUTPUTS, compact_block, gradient_block
 from ._deprecate import deprecated_alias, renamed_parameter
+from ._nodata import nodata_op
 
 __all__ = ["gradient", "gradient_magnitude", "finite_difference_hessian", "gradient_and_hessian"]
 
@@ -82,6 +83,7 @@ def _derivatives(a, spacing, outputs, method="gradient", mode="reflect", cval=0.
 
 
 @renamed_parameter("a", "image")
+@nodata_op("filter")
 def gradient(
     image: npt.ArrayLike | da.Array,
     spacing: float | tuple[float, float] = 1.0,
@@ -141,6 +143,7 @@ def gradient(
 
 
 @renamed_parameter("a", "image")
+@nodata_op("filter")
 def gradient_magnitude(
     image: npt.ArrayLike | da.Array,
     spacing: float | tuple[float, float] = 1.0,
@@ -202,6 +205,7 @@ def gradient_magnitude(
 
 
 @renamed_parameter("a", "image")
+@nodata_op("filter")
 def finite_difference_hessian(
     image: npt.ArrayLike | da.Array,
     spacing: float | tuple[float, float] = 1.0,
@@ -309,6 +313,7 @@ hessian = deprecated_alias(
 
 
 @renamed_parameter("a", "image")
+@nodata_op("filter")
 def gradient_and_hessian(
     image: npt.ArrayLike | da.Array,
     spacing: float | tuple[float, float] = 1.0,

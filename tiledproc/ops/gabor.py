@@ -26,6 +26,7 @@ from ..errors import InvalidParameterError, InvalidTypeError
 from ..kernels.gabor import gabor_block_fft, gabor_block_separable, separable_factors
 from ._deprecate import renamed_parameter
 from .window import window_stats
+from ._nodata import nodata_op
 
 __all__ = ["gabor_kernel", "gabor", "gabor_magnitude", "gabor_bank", "gabor_texture", "GaborParams",
            "MAX_HALF_SIZE", "MAX_KERNEL_PIXELS", "MAX_FILTERS"]
@@ -273,6 +274,7 @@ def _run_filters(a, params: list[GaborParams], outputs, mode, cval, name):
 
 
 @renamed_parameter("a", "image")
+@nodata_op("gabor")
 def gabor(
     image: npt.ArrayLike | da.Array,
     frequency: float,
@@ -391,6 +393,7 @@ def gabor(
 
 
 @renamed_parameter("a", "image")
+@nodata_op("gabor_magnitude")
 def gabor_magnitude(
     image: npt.ArrayLike | da.Array,
     frequency: float,
@@ -528,6 +531,7 @@ def _parse_list(values, name):
 
 
 @renamed_parameter("a", "image")
+@nodata_op("gabor_bank")
 def gabor_bank(
     image: npt.ArrayLike | da.Array,
     frequencies: float | Iterable[float],
@@ -645,6 +649,7 @@ def gabor_bank(
 
 
 @renamed_parameter("a", "image")
+@nodata_op("gabor_texture")
 def gabor_texture(
     image: npt.ArrayLike | da.Array,
     frequency: float,

@@ -25,6 +25,7 @@ from ..graph.overlap import is_dask
 from ..errors import InvalidParameterError, InvalidTypeError
 from ..kernels.labels import block_table, gather_rows, label_dtype, lookup_rows, merge_tables
 from ._blocks import parse_colour_image, pieces, pixels_2d, reread, spatial_chunks, thread_map, whole_channels
+from ._nodata import nodata_op
 
 __all__ = ["label_means", "recolor_by_label"]
 
@@ -126,6 +127,7 @@ def _table_delayed(image: da.Array, labels: da.Array, axis: int, token: str):
 # ----------------------------------------------------------------- public
 
 
+@nodata_op("label_means")
 def label_means(
     image: npt.ArrayLike | da.Array,
     labels: npt.ArrayLike | da.Array,
@@ -239,6 +241,7 @@ def _recolor(image, labels, keys, means, axis, out_dtype, background, threads=Fa
     return out if out.flags.c_contiguous else np.ascontiguousarray(out)
 
 
+@nodata_op("recolor")
 def recolor_by_label(
     image: npt.ArrayLike | da.Array,
     labels: npt.ArrayLike | da.Array,

@@ -35,6 +35,7 @@ from ..kernels.palette import (
     sample_threshold,
 )
 from ._blocks import kernel_pixels, parse_colour_image, pieces, reread, thread_map, whole_channels
+from ._nodata import nodata_op
 from .palette_limits import MAX_COLORS, MAX_REFINE, MAX_SAMPLE_SIZE, SAMPLE_SIZE
 
 __all__ = ["palette_indices", "apply_palette", "median_cut_palette"]
@@ -174,6 +175,7 @@ def _map_palette(image, prepared, axis, func, out_dtype, name, drop_channels, to
 # ----------------------------------------------------------------- public
 
 
+@nodata_op("indices")
 def palette_indices(
     image: npt.ArrayLike | da.Array,
     palette: npt.ArrayLike | da.Array,
@@ -247,6 +249,7 @@ def palette_indices(
                         tokenize(image.name, prepared.key, axis))
 
 
+@nodata_op("apply_palette")
 def apply_palette(
     image: npt.ArrayLike | da.Array,
     palette: npt.ArrayLike | da.Array,
@@ -452,6 +455,7 @@ def parse_median_cut(n_colors, refine, sample_size, n_pixels: int | None = None)
     return n_colors, refine, sample_size
 
 
+@nodata_op("median_cut")
 def median_cut_palette(
     image: npt.ArrayLike | da.Array,
     n_colors: int,

@@ -21,6 +21,7 @@ from .._validate import (
 from ..graph.overlap import apply_overlap, is_dask, plan_axis
 from ..kernels.window import box_stats
 from ._deprecate import renamed_parameter
+from ._nodata import nodata_op
 
 __all__ = ["window_mean", "window_variance", "window_std", "window_stats"]
 
@@ -331,6 +332,7 @@ def _wide_window(a, parts_y, parts_x, mode, cval, omit, outputs, out_dtype):
 
 
 @renamed_parameter("a", "image")
+@nodata_op("window")
 def window_mean(
     image: npt.ArrayLike | da.Array,
     size: int | tuple[int, int],
@@ -415,6 +417,7 @@ def window_mean(
 
 
 @renamed_parameter("a", "image")
+@nodata_op("window")
 def window_variance(
     image: npt.ArrayLike | da.Array,
     size: int | tuple[int, int],
@@ -497,6 +500,7 @@ def window_variance(
 
 
 @renamed_parameter("a", "image")
+@nodata_op("window")
 def window_std(
     image: npt.ArrayLike | da.Array,
     size: int | tuple[int, int],
@@ -577,6 +581,7 @@ def window_std(
 
 
 @renamed_parameter("a", "image")
+@nodata_op("window")
 def window_stats(
     image: npt.ArrayLike | da.Array,
     size: int | tuple[int, int],

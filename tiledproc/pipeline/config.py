@@ -9,6 +9,7 @@ Format::
     [input]                      # the pipeline input: a Zarr store or a TIFF
     path = "scene.zarr"
     chunks = [1, 1024, 1024]     # optional: read chunks (TIFF default 1x1024x1024)
+    nodata = 0                   # optional: a number, nan, or "none"; default: the input's own
     [input.synth]                # optional: make a synthetic raster there if missing
     shape = [4, 2048, 2048]
 
@@ -66,6 +67,7 @@ import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 from ..errors import ConfigError, TiledprocError
 from ..io.codecs import CODECS
@@ -110,6 +112,8 @@ class InputDecl:
     chunks: tuple[int, ...] | None = None
     synth: dict | None = None
     series: int = 0
+    #: "auto" (the input's own), a number, or None (no nodata: every pixel valid)
+    nodata: Any = "auto"
 
 
 @dataclass
@@ -217,7 +221,8 @@ def _int_list(ctx, table, key, value, length=None) -> tuple[int, ...]:
 def _parse_input(ctx, table: str, name: str, data, base: Path) -> InputDecl:
     if not isinstance(data, dict):
         ctx.fail(table, None, f"expected a table with a path, got {data!r}.")
-    _check_types(ctx, table, data, {"path": str, "chunks": list, "synth": dict, "series": int})
+    _check_types(ctx, table, data, {"path": str, "chunks": list, "synth": dict, "series": int,
+                                    "nodata": (int, float, str)})
     if "path" not in data:
         ctx.fail(table, "path", "missing; give the Zarr store or TIFF to read.")
     if data.get("series", 0) < 0:
@@ -233,7 +238,23 @@ def _parse_input(ctx, table: str, name: str, data, base: Path) -> InputDecl:
     synth = data.get("synth")
     if synth is not None:
         _check_synth(ctx, f"{table}.synth", synth)
-    return InputDecl(name, path, chunks, synth, data.get("series", 0))
+    return InputDecl(name, path, chunks, synth, data.get("series", 0), _parse_nodata(ctx, table, data))
+
+
+def _parse_nodata(ctx, table: str, data: dict):
+    """The ``nodata`` key of an input: a number (``nan`` too), "none" (no nodata) or "auto" (default)."""
+    value = data.get("nodata", "auto")
+    if isinstance(value, bool):
+        ctx.fail(table, "nodata", f"expected a number, nan, \"none\" or \"auto\", got {value!r}.")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("auto", "none"):
+            return None if text == "none" else "auto"
+        try:
+            return float(text)
+        except ValueError:
+            ctx.fail(table, "nodata", f"expected a number, nan, \"none\" or \"auto\", got {value!r}.")
+    return value
 
 
 def _check_synth(ctx, table: str, synth: dict) -> None:

@@ -11,11 +11,12 @@ import numpy as np
 from ..limits import check_raster_size
 from ..errors import ConfigError, IncompleteInputError, StoreNotFoundError, TiledprocError
 from ..io.codecs import DEFAULT_CODEC
-from ..io.metadata import carry_over
+from ..io.metadata import carry_over, json_safe
 from ..io.tiff import is_tiff, read_tiff, tiff_attrs
 from ..io.layout import input_attrs
 from ..io.output import OutputSpec
-from ..io.read import check_complete, open_raster, read_attrs
+from ..io.read import check_complete, decode_nodata, open_raster, read_attrs
+from ..ops._nodata import WithNodata, output_nodata, parse_nodata
 from ..synth import synth_labels, synth_scene
 from .config import InputDecl, Pipeline, Ref, step_key
 
@@ -83,6 +84,17 @@ def _open_input(p: Pipeline, decl: InputDecl, *, resume: bool = False, allow_inc
         raise ConfigError.at(p.source, table, "path", str(e)) from None
 
 
+def input_nodata(p: Pipeline, decl: InputDecl, attrs: dict, a: da.Array):
+    """The nodata of an input: its ``nodata`` key, else its store's (or TIFF's); None if none."""
+    table = "input" if decl.name == "input" else f"inputs.{decl.name}"
+    strict = not (isinstance(decl.nodata, str) and decl.nodata == "auto")
+    value = decode_nodata(attrs.get("nodata")) if not strict else decl.nodata
+    try:
+        return parse_nodata(value, a.dtype, strict=strict)
+    except TiledprocError as e:
+        raise ConfigError.at(p.source, table, "nodata", str(e)) from None
+
+
 def _history(p: Pipeline, ref: Ref) -> tuple[list[dict], list[str]]:
     """The chain of steps that makes ``ref``, first step first, and the inputs it reads."""
     steps: list[dict] = []
@@ -120,16 +132,21 @@ def build_graph(p: Pipeline, *, codec: str | None = None, zarr_format: int = 3, 
         inputs[name], attrs[name], kinds[name] = _open_input(p, decl, resume=resume,
                                                              allow_incomplete=allow_incomplete)
     arrays: dict[Ref, da.Array] = {Ref(name): a for name, a in inputs.items()}
+    # nodata of every array: the input's (its key, else its store's), then what each output uses
+    nodata = {Ref(name): input_nodata(p, p.inputs[name], attrs[name], inputs[name]) for name in inputs}
     halos = {}
     for step in p.steps.values():
         table = f"steps.{step.name}"
-        args = {role: arrays[ref] for role, ref in step.inputs.items()}
+        args = {role: arrays[ref] if role != "input" or nodata.get(ref) is None
+                else WithNodata(arrays[ref], nodata[ref]) for role, ref in step.inputs.items()}
         try:
             out = step.op.build(args, step.params)
         except TiledprocError as e:
             raise ConfigError.at(p.source, table, step_key(step.raw, step.op.inputs, e), str(e)) from None
+        applied = "input" in step.inputs and nodata.get(step.inputs["input"]) is not None
         for name, a in out.items():
             arrays[Ref(step.name, name)] = a
+            nodata[Ref(step.name, name)] = output_nodata(a.dtype) if applied else None
         halos[step.name] = step.op.halo(step.params)
     default_codec = codec or p.run.get("codec") or DEFAULT_CODEC
     specs = []
@@ -156,6 +173,9 @@ def build_graph(p: Pipeline, *, codec: str | None = None, zarr_format: int = 3, 
         if (last["op"], str(decl.ref).rsplit(".", 1)[-1]) in CATEGORICAL_OUTPUTS:
             provenance["categorical"] = True  # pyramid levels subsample instead of averaging
             out_attrs["band_names"] = [str(decl.ref).rsplit(".", 1)[-1]] * a.shape[0]  # not the input's bands
+        out_attrs.pop("nodata", None)  # the input's; the output declares the one it really uses
+        if nodata.get(decl.ref) is not None:
+            out_attrs["nodata"] = json_safe(nodata[decl.ref])
         specs.append(OutputSpec(decl.path, a, chunks=chunks, codec=decl.codec or default_codec,
                                 provenance=provenance, attrs=out_attrs, name=decl.name, zarr_format=zarr_format))
     return Graph(p, inputs, attrs, kinds, arrays, specs, halos)

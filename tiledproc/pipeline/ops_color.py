@@ -101,13 +101,20 @@ def _colours_block(idx, colours):
     return np.ascontiguousarray(np.moveaxis(colours[idx], -1, 0))
 
 
+def _colours_or_nodata_block(idx, colours):
+    """As _colours_block; the reserved nodata index takes the last row (NaN)."""
+    return np.ascontiguousarray(np.moveaxis(colours[np.minimum(idx, colours.shape[0] - 1)], -1, 0))
+
+
 def _build_quantize(inputs, p):
     import dask.array as da
     from dask.base import tokenize
 
+    from ..ops._nodata import WithNodata, to_nan
     from ..ops.palette import median_cut_delayed, palette_indices, parse_median_cut
 
     image = inputs["input"]
+    raw, nodata = (image.data, image.nodata) if isinstance(image, WithNodata) else (image, None)
     bands = image.shape[0]
     if (p["palette"] is None) == (p["n_colors"] is None):
         raise InvalidParameterError(
@@ -118,7 +125,8 @@ def _build_quantize(inputs, p):
         palette = _palette_array(p["palette"], bands)
     else:
         n_colors, refine, sample_size = parse_median_cut(p["n_colors"], p["refine"], p["sample_size"])
-        delayed = median_cut_delayed(image, n_colors, 0, refine, sample_size)
+        delayed = median_cut_delayed(raw if nodata is None else to_nan(raw, nodata), n_colors, 0, refine,
+                                     sample_size)
         palette = da.from_delayed(delayed, shape=(n_colors, bands), dtype=np.float64,
                                   name="median-cut-palette-" + tokenize(delayed.key))
     indices = palette_indices(image, palette, channel_axis=0)
@@ -126,9 +134,11 @@ def _build_quantize(inputs, p):
     colours = palette.astype(out_dtype)
     if isinstance(colours, np.ndarray):
         colours = da.from_array(colours, chunks=colours.shape, name="palette-" + tokenize(colours))
+    if nodata is not None:  # one NaN colour after the palette, for the reserved index
+        colours = da.concatenate([colours, da.full((1, bands), np.nan, dtype=out_dtype)])
     colours = colours.rechunk(colours.shape)
     quantized = da.blockwise(
-        _colours_block, "byx", indices, "yx", colours, "nb", concatenate=True, dtype=out_dtype,
+        _colours_block if nodata is None else _colours_or_nodata_block, "byx", indices, "yx", colours, "nb", concatenate=True, dtype=out_dtype,
         name="quantized-" + tokenize(indices.name, colours.name),
         meta=np.empty((0, 0, 0), dtype=out_dtype),
     )
