@@ -9,6 +9,7 @@ import click
 
 from ..execute.schedulers import parse_scheduler
 from ..io.codecs import DEFAULT_CODEC
+from ..io.remote import as_location, bytes_read, is_url
 from ..jobs.ingest import ingest_tiff
 from . import cli, options
 
@@ -39,3 +40,11 @@ def ingest(src, dst, chunks, overwrite, resume, codec, scheduler, progress, thre
                        scheduler=parse_scheduler(scheduler, workers=threads), progress=progress or "auto",
                        space_check=space_check)
     click.echo(f"ingested {src} -> {path} in {time.perf_counter() - start:.2f} s")
+    if is_url(src):
+        from .._format import format_bytes
+
+        loc = as_location(src)
+        total = loc.stat().st_size
+        got = bytes_read(str(loc))
+        click.echo(f"read {format_bytes(got)} of {format_bytes(total)} from {loc} with range requests "
+                   f"({got} of {total} bytes)")

@@ -15,6 +15,11 @@ from dask.base import tokenize
 from .chunkio import ChunkLayout, ChunkReader, layout_of
 from .metadata import ome_multiscales
 from .read import LEVEL0, metadata_stamp
+from .remote import ObjectPath, as_location, zarr_create_array, zarr_open
+
+
+def _loc(path):
+    return path if isinstance(path, ObjectPath) else as_location(path if not isinstance(path, Path) else str(path))
 
 __all__ = ["store_levels", "level_array", "create_level", "set_levels"]
 
@@ -22,7 +27,7 @@ __all__ = ["store_levels", "level_array", "create_level", "set_levels"]
 def store_levels(path) -> list[str]:
     """The multiscale levels a raster store lists (``["0"]`` without OME metadata)."""
     try:
-        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+        attrs = dict(zarr_open(_loc(path), mode="r", kind="group").attrs)
         return [d["path"] for d in attrs["ome"]["multiscales"][0]["datasets"]]
     except (KeyError, IndexError, TypeError, FileNotFoundError, zarr.errors.GroupNotFoundError):
         return [LEVEL0]
@@ -30,36 +35,35 @@ def store_levels(path) -> list[str]:
 
 def level_array(path, level: str) -> da.Array:
     """One level of a raster store as a dask array chunked as stored."""
-    p = Path(path) / level
+    p = _loc(path) / level
     layout = layout_of(p)
     if layout is not None:
         reader = ChunkReader(layout)
         return da.from_array(reader, chunks=layout.chunks, lock=False, asarray=False,
-                             name="level-" + tokenize(str(p.resolve()), metadata_stamp(Path(path))),
+                             name="level-" + tokenize(str(p.resolve()), metadata_stamp(_loc(path))),
                              meta=np.empty((0,) * len(layout.shape), dtype=reader.dtype))
-    return da.from_zarr(zarr.open_array(str(p), mode="r"))
+    return da.from_zarr(zarr_open(p, mode="r", kind="array"))
 
 
 def create_level(path, name: str, shape) -> ChunkLayout:
     """Create (or replace) array ``name`` with level 0's dtype, chunks, codec and fill value."""
-    path = Path(path)
-    base = zarr.open_array(str(path / LEVEL0), mode="r")
-    group = zarr.open_group(str(path), mode="r+")
+    path = _loc(path)
+    base = zarr_open(path / LEVEL0, mode="r", kind="array")
     chunks = tuple(min(c, max(n, 1)) for c, n in zip(base.chunks, shape))
-    group.create_array(name, shape=tuple(shape), dtype=base.dtype, chunks=chunks,
-                       compressors=base.compressors, fill_value=base.fill_value,
-                       dimension_names=base.metadata.dimension_names, overwrite=True)
+    zarr_create_array(path / name, shape=tuple(shape), dtype=base.dtype, chunks=chunks,
+                      compressors=base.compressors, fill_value=base.fill_value,
+                      dimension_names=base.metadata.dimension_names, overwrite=True)
     return layout_of(path / name)
 
 
 def set_levels(path, names: Sequence[str]) -> None:
     """List ``names`` as the OME-Zarr multiscale levels (level k at scale 2**k); drop others."""
-    path = Path(path)
-    group = zarr.open_group(str(path), mode="r+")
+    path = _loc(path)
+    group = zarr_open(path, mode="r+", kind="group")
     for old in store_levels(path):
         if old not in names and old in group:
             del group[old]
     attrs = dict(group.attrs)
     name = attrs.get("ome", {}).get("multiscales", [{}])[0].get("name", path.stem)
-    ndim = zarr.open_array(str(path / LEVEL0), mode="r").ndim
+    ndim = zarr_open(path / LEVEL0, mode="r", kind="array").ndim
     group.attrs["ome"] = ome_multiscales(name, ndim, len(names))

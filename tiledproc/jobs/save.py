@@ -14,6 +14,7 @@ from ..execute.schedulers import parse_scheduler
 from .write import write_outputs
 from ..io.output import OutputSpec
 from ..io.codecs import DEFAULT_CODEC
+from ..io.remote import ObjectPath, as_location, is_url
 
 __all__ = ["save_raster"]
 
@@ -33,7 +34,8 @@ def save_raster(
     progress: str = "off",
     pyramid: int = 0,
     space_check: bool = True,
-) -> Path:
+    storage_options: dict[str, Any] | None = None,
+) -> Path | ObjectPath:
     """Write ``array`` to ``path`` as a Zarr v3 (OME-Zarr 0.5) raster, one task per chunk.
 
     A dask array is computed here, chunk by chunk: each chunk is written as
@@ -47,7 +49,9 @@ def save_raster(
         Any boolean, integer or real floating dtype, stored as it is. A
         ``(y, x)`` array is stored as one band.
     path : str or os.PathLike
-        The output store (a directory, conventionally ending in ``.zarr``).
+        The output store: a directory, conventionally ending in ``.zarr``, or
+        a URL ``s3://``, ``gs://``, ``az://`` or ``memory://`` (README, "Object
+        storage").
     overwrite : bool, optional
         Replace an existing output. Without it an existing output is refused.
         Only a store tiledproc wrote (its ``zarr.json`` carries tiledproc's
@@ -92,11 +96,17 @@ def save_raster(
     space_check : bool, optional
         Refuse an output larger, uncompressed, than the free space of its
         file system (default). Turn it off for data known to compress well.
+        Object stores are not checked.
+    storage_options : dict, optional
+        For URLs (the output and any URL in ``inputs``): ``endpoint``,
+        ``region``, ``anonymous``, ``profile``, ... ; by default each cloud's
+        environment and credential chain. Never written to the output.
 
     Returns
     -------
-    path : pathlib.Path
-        The output store (``path`` with ``~`` expanded).
+    path : pathlib.Path or ObjectPath
+        The output store (``path`` with ``~`` expanded; a URL as an
+        ``ObjectPath``, whose ``str`` is the URL).
 
     Raises
     ------
@@ -149,7 +159,9 @@ def save_raster(
     attrs = dict(attrs or {})
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
     provenance.setdefault("operation", "save_raster")
-    spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs)
+    spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs,
+                      storage_options=storage_options)
+    inputs = [as_location(i, storage_options) if is_url(i) else i for i in inputs]
     write_outputs([spec], overwrite=overwrite, resume=resume, inputs=inputs,
                   scheduler=parse_scheduler(scheduler, workers=threads),
                   progress=progress, pyramid=pyramid, space_check=space_check)
