@@ -483,7 +483,28 @@ class OutputLock:
             os.close(fd)
         return True
 
+    def _read_object(self) -> tuple[dict, str | None]:
+        """The lock object's content and its ETag, from one GET (so a takeover is conditional
+        on exactly the content that was judged stale)."""
+        import obstore
+        import obstore.exceptions as oe
+
+        try:
+            got = obstore.get(self.file.store, self.file.key)
+            etag = got.meta.get("e_tag")
+            data = json.loads(bytes(got.bytes()) or b"{}")
+        except (oe.NotFoundError, FileNotFoundError):
+            return {}, None
+        except ValueError:
+            return {}, None
+        except Exception as e:
+            raise remote_error(e, f"reading the lock {str(self.file)!r}", self.file.options) from None
+        return (data if isinstance(data, dict) else {}), etag
+
     def holder(self) -> dict:
+        if self.remote:
+            info, self._seen = self._read_object()
+            return info
         try:
             data = json.loads(self.file.read_text() or "{}")
             return data if isinstance(data, dict) else {}
@@ -539,11 +560,11 @@ class OutputLock:
         """Replace a stale lock object with ours, conditional on the ETag read: one winner."""
         import obstore.exceptions as oe
 
-        meta = self.file.head()
-        if meta is None:
+        seen = getattr(self, "_seen", None)
+        if seen is None:
             return False
         try:
-            self.etag = self.file.write_bytes(self._record(), mode={"e_tag": meta["e_tag"]}).get("e_tag")
+            self.etag = self.file.write_bytes(self._record(), mode={"e_tag": seen}).get("e_tag")
         except (oe.PreconditionError, oe.NotFoundError, FileNotFoundError):
             return False
         except Exception as e:
