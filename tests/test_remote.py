@@ -358,13 +358,10 @@ def test_local_cluster_on_s3_with_a_killed_worker_and_a_resumed_run(s3_bucket, t
     ref = tp.save_raster(tp.window_stats(tp.open_raster(f"{root}/scene.zarr"), 7)[0], f"{root}/ref.zarr",
                          inputs=[f"{root}/scene.zarr"])
     monkeypatch.chdir(tmp_path)  # the workers' directory: nothing may be written there
+    # every worker (and one restarted after the kill) inherits the fault seam: chunk writes take a while
+    monkeypatch.setenv(FAULTS_ENV, "write-delay=0.1")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       local_directory=str(tmp_path / "dask")) as cluster, Client(cluster) as client:
-
-        def slow_down():
-            os.environ[FAULTS_ENV] = "write-delay=0.05"
-
-        client.run(slow_down)
         errors = []
 
         def run():
@@ -428,18 +425,18 @@ def test_a_run_pinned_to_one_cpu_uses_one_thread(tmp_path):
         os.sched_setaffinity(0, {{sorted(os.sched_getaffinity(0))[0]}})
         import dask.array as da
         import tiledproc as tp
-        from tiledproc.execute.schedulers import parse_scheduler
         from tiledproc.limits import default_workers
         seen = set()
         def note(b):
-            seen.add(threading.get_ident())
+            if b.size:  # not dask's call on an empty array to learn the output's type
+                seen.add(threading.get_ident())
             return b
-        a = da.ones((1, 256, 256), chunks=(1, 32, 32)).map_blocks(note)
+        a = da.ones((1, 256, 256), chunks=(1, 32, 32)).map_blocks(note, dtype=float)  # no call to infer it
         tp.save_raster(a, {str(tmp_path / "one.zarr")!r})
-        print(default_workers(), parse_scheduler(None).workers, len(seen))
+        print(default_workers(), len(seen))
     """)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     env.pop("DASK_NUM_WORKERS", None)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["1", "1", "1"], r.stdout
+    assert r.stdout.split() == ["1", "1"], r.stdout
