@@ -221,6 +221,18 @@ def test_only_one_of_two_takeovers_wins(s3_bucket):
         winners[0].release()
 
 
+def test_info_pyramid_and_preview_of_a_store_on_s3(s3_bucket, tmp_path):
+    root = f"s3://{s3_bucket}"
+    cli(["synth", f"{root}/scene.zarr", "--shape", "3,64,80", "--chunks", "1,32,32"])
+    info = json.loads(cli(["info", f"{root}/scene.zarr", "--json"]).stdout)
+    assert info["shape"] == [3, 64, 80] and info["bytes_on_disk"] > 0
+    cli(["pyramid", f"{root}/scene.zarr", "--levels", "2"])
+    assert read_attrs(f"{root}/scene.zarr")["ome"]["multiscales"][0]["datasets"][-1]["path"] == "2"
+    r = cli(["preview", f"{root}/scene.zarr", tmp_path / "q.png"])
+    assert (tmp_path / "q.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "from level" in r.stdout
+    assert verify_output(f"{root}/scene.zarr")["levels"] == {"1": "ok", "2": "ok"}
+
+
 # ------------------------------------------------------------------ credentials
 
 
@@ -440,3 +452,25 @@ def test_a_run_pinned_to_one_cpu_uses_one_thread(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "1"], r.stdout
+
+
+def test_the_write_graph_carries_no_local_path_store_or_secret(s3_bucket, tmp_path, monkeypatch):
+    import cloudpickle
+
+    from tiledproc.execute.schedulers import build_graph
+    from tiledproc.io.output import OutputSpec, prepare_output, write_tasks
+
+    monkeypatch.chdir(tmp_path)
+    root = f"s3://{s3_bucket}"
+    tp.save_raster(np.ones((1, 64, 64), dtype="float32"), f"{root}/in.zarr", chunks=(1, 32, 32))
+    m, _ = tp.window_stats(tp.open_raster(f"{root}/in.zarr"), 5)
+    out = prepare_output(OutputSpec(f"{root}/m.zarr", m), inputs=[f"{root}/in.zarr"])
+    try:
+        writers, todo = write_tasks([out])
+        dsk = build_graph(writers, [k for k, _, _ in todo])
+        blob = cloudpickle.dumps(dict(dsk))
+    finally:
+        out.release(failed=True)
+    for bad in (str(tmp_path).encode(), os.getcwd().encode(), S3_SECRET.encode(), S3_KEY_ID.encode()):
+        assert bad not in blob
+    assert f"{s3_bucket}".encode() in blob  # the URL travels, rebuilt into a store on the worker

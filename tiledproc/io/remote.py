@@ -558,9 +558,9 @@ def zarr_create_array(path, *, overwrite: bool = False, **kwargs):
 
     if not isinstance(path, ObjectPath):
         return zarr.create_array(str(path), overwrite=overwrite, **kwargs)
-    mem = zarr.storage.MemoryStore()
-    zarr.create_array(mem, **kwargs)
-    data = mem._store_dict["zarr.json"].to_bytes()
+    made: dict = {}
+    zarr.create_array(zarr.storage.MemoryStore(store_dict=made), **kwargs)
+    data = made["zarr.json"].to_bytes()
     try:
         if overwrite:
             path.delete_tree()
