@@ -42,6 +42,7 @@ def tiledproc_s3(data):
     from tiledproc.jobs.write import write_outputs
 
     src, out = _urls()
+    out = f"{out}/tiledproc"
     _clear(out)
     m, v = tp.window_stats(tp.open_raster(src), SIZE, mode="reflect")
     write_outputs([OutputSpec(f"{out}/mean.zarr", m), OutputSpec(f"{out}/var.zarr", v)], progress="off")
@@ -58,6 +59,7 @@ def zarr_s3(data):
     from tiledproc.io.remote import ObjectPath
 
     src, out = _urls()
+    out = f"{out}/zarr"
     _clear(out)
     s = ObjectPath.parse(src)
     z = zarr.open_array(store=s.zarr_store(), path=f"{s.key}/0", mode="r")
@@ -77,13 +79,14 @@ def io_floor_s3(data):
     from tiledproc.jobs.write import write_outputs
 
     src, out = _urls()
+    out = f"{out}/floor"
     _clear(out)
     a = tp.open_raster(src)
     write_outputs([OutputSpec(f"{out}/c1.zarr", a), OutputSpec(f"{out}/c2.zarr", a)], progress="off")
 
 
 def check_same(data):
-    """The two tools' means agree (float32 bit for bit: the same graph, only the I/O differs)."""
+    """The two tools' means are equal (the same graph on the same input: only the I/O differs)."""
     import numpy as np
     import zarr
 
@@ -92,9 +95,9 @@ def check_same(data):
 
     _, out = _urls()
     o = ObjectPath.parse(out)
-    theirs = zarr.open_array(store=o.zarr_store(), path=f"{o.key}/mean.zarr", mode="r")[0, :1024, :1024]
-    return {"seconds": 0.0, "note": f"band 0 tile: mean shape {theirs.shape} finite "
-                                    f"{bool(np.isfinite(theirs).all())}"}
+    theirs = zarr.open_array(store=o.zarr_store(), path=f"{o.key}/zarr/mean.zarr", mode="r")[0, :1024, :1024]
+    ours = tp.open_raster(f"{out}/tiledproc/mean.zarr")[0, :1024, :1024].compute()
+    return {"seconds": 0.0, "note": f"first tile of the mean equal: {bool(np.array_equal(ours, theirs))}"}
 
 
 def make_scene(data):
