@@ -455,3 +455,15 @@ def test_the_write_graph_carries_no_local_path_store_or_secret(s3_bucket, tmp_pa
     for bad in (str(tmp_path).encode(), os.getcwd().encode(), S3_SECRET.encode(), S3_KEY_ID.encode()):
         assert bad not in blob
     assert f"{s3_bucket}".encode() in blob  # the URL travels, rebuilt into a store on the worker
+
+
+def test_memory_store_for_tests(rng):
+    """memory:// is one in-process store per name (threads only: it cannot reach another process)."""
+    x = rng.normal(size=(2, 40, 50)).astype("float32")
+    url = f"memory://t-{os.getpid()}-{rng.integers(1 << 30)}/x.zarr"
+    tp.save_raster(x, url, chunks=(1, 16, 16))
+    np.testing.assert_array_equal(tp.open_raster(url).compute(), x)
+    with pytest.raises(OutputExistsError):
+        tp.save_raster(x, url)
+    tp.save_raster(x, url, chunks=(1, 16, 16), resume=True)
+    assert verify_output(url)["good"] == 2 * 3 * 4
