@@ -236,10 +236,9 @@ def test_credentials_are_never_in_outputs_logs_or_errors(s3_bucket, tmp_path):
     with pytest.raises(StorageError) as e2:
         tp.open_raster(f"{root}/py.zarr", storage_options=dict(opts, endpoint="http://127.0.0.1:9"))
     texts = [o.stdout + o.stderr for o in outs] + [str(e1.value), str(e2.value)]
-    texts += [ObjectPath("s3", s3_bucket, m["path"]).read_text(errors="replace")
-              if False else ObjectPath("s3", s3_bucket, m["path"]).read_bytes().decode("latin-1")
+    # every object written (metadata, provenance, record, chunks), as bytes read as text
+    texts += [ObjectPath("s3", s3_bucket, m["path"]).read_bytes().decode("latin-1")
               for m in ObjectPath("s3", s3_bucket, "").list()]
-    assert "unreachable" not in texts[-1]
     for secret in (S3_SECRET, S3_KEY_ID):
         for t in texts:
             assert secret not in t
@@ -433,6 +432,14 @@ def test_a_run_pinned_to_one_cpu_uses_one_thread(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "1"], r.stdout
+    # and the command's summary says what it used
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    cli(["synth", tmp_path / "s.zarr", "--shape", "1,64,64"])
+    r = subprocess.run([sys.executable, "-m", "tiledproc", "window-stats", str(tmp_path / "s.zarr"), "--size", "3",
+                        "--mean", str(tmp_path / "m.zarr")], capture_output=True, text=True, env=env, timeout=300,
+                       preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    assert r.returncode == 0, r.stderr
+    assert "(1 worker)" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_the_write_graph_carries_no_local_path_store_or_secret(s3_bucket, tmp_path, monkeypatch):
