@@ -191,8 +191,9 @@ def remote_error(e: BaseException, what: str, options: tuple = ()) -> StorageErr
     elif isinstance(e, oe.NotFoundError) or " 404 " in text:
         fix = "check that the bucket exists and the path is right"
     else:
-        fix = ("check the URL, the endpoint (AWS_ENDPOINT_URL or storage option 'endpoint') and the network, "
-               "then run the same command with --resume")
+        fix = "check the URL, the endpoint (AWS_ENDPOINT_URL or storage option 'endpoint') and the network"
+        if what.startswith(("writing", "recording", "marking")):
+            fix += ", then run the same command with --resume"
     err = StorageError(f"{type(e).__name__} while {what}: {text}; {fix}.")
     err.errno = None
     return err
