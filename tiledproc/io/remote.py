@@ -138,7 +138,7 @@ def _build_store(scheme: str, bucket: str, options: tuple):
     if scheme in ("http", "https"):
         client["allow_http"] = True if scheme == "http" else client.get("allow_http", False)
     retry = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
-    url = f"{scheme}://{bucket}" if scheme in ("s3", "gs", "http", "https") else f"{scheme}://{bucket}"
+    url = f"{scheme}://{bucket}"
     try:
         kwargs = {}
         if provider is not None:
@@ -228,8 +228,6 @@ class ObjectPath:
             raise InvalidParameterError(f"The URL {_redact_url(url)!r} has a query or fragment; give the store's URL only.")
         bucket = parts.netloc
         key = parts.path.strip("/")
-        if scheme == "az" and "/" in key and not bucket:
-            raise InvalidParameterError(f"Expected az://CONTAINER/PATH, got {url!r}.")
         if not bucket:
             raise InvalidParameterError(f"The URL {url!r} names no bucket; expected {scheme}://BUCKET/PATH.")
         return cls(scheme, bucket, key, _norm_options(storage_options))
