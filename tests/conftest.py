@@ -28,3 +28,145 @@ def _synchronous_default():
     # numeric checks run with the synchronous scheduler for clear tracebacks
     with dask.config.set(scheduler="synchronous"):
         yield
+
+
+# --- object storage: a real S3 API server and a Range-honouring HTTP server on loopback ---------
+
+import http.server
+import logging
+import os
+import re
+import secrets
+import threading
+import uuid
+
+#: the secret key the tests' S3 server is reached with: tests grep outputs and logs for it
+S3_SECRET = "tpsecret" + secrets.token_hex(12)
+S3_KEY_ID = "tpkeyid" + secrets.token_hex(6)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1 (a random free port), for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """The environment a user of a local S3 server would set (children inherit it)."""
+    env = {
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ALLOW_HTTP"):
+        monkeypatch.delenv(k, raising=False)
+    return env
+
+
+@pytest.fixture
+def s3_bucket(s3_env, s3_server):
+    """A fresh, empty bucket on the test server; its name."""
+    import boto3
+
+    name = "tp-" + uuid.uuid4().hex[:16]
+    boto3.client("s3", endpoint_url=s3_server, aws_access_key_id=S3_KEY_ID, aws_secret_access_key=S3_SECRET,
+                 region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_root(request, tmp_path):
+    """Where a storage test keeps its stores: a local directory, or a prefix of a bucket on the
+    S3 server. Either supports ``root / "name.zarr"``; ``str()`` of that is what the user types."""
+    if request.param == "local":
+        return tmp_path
+    from tiledproc.io.remote import ObjectPath
+
+    bucket = request.getfixturevalue("s3_bucket")
+    return ObjectPath("s3", bucket, "data")
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files, honouring ``Range: bytes=a-b`` (206), and counts what it sends."""
+
+    def log_message(self, *args):
+        pass
+
+    def send_head(self):
+        path = self.translate_path(self.path)
+        if not os.path.isfile(path):
+            self.send_error(404)
+            return None
+        size = os.path.getsize(path)
+        m = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "") or "")
+        f = open(path, "rb")
+        if m and (m.group(1) or m.group(2)):
+            if m.group(1):
+                start = int(m.group(1))
+                end = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+            else:
+                start, end = max(0, size - int(m.group(2))), size - 1
+            if start >= size:
+                f.close()
+                self.send_error(416)
+                return None
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            length = end - start + 1
+            f.seek(start)
+        else:
+            self.send_response(200)
+            length = size
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(length))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", f'"{os.stat(path).st_mtime_ns:x}-{size:x}"')
+        self.send_header("Last-Modified", self.date_time_string(int(os.stat(path).st_mtime)))
+        self.end_headers()
+        self._remaining = length
+        return f
+
+    def copyfile(self, source, outputfile):
+        left = self._remaining
+        while left > 0:
+            data = source.read(min(left, 65536))
+            if not data:
+                break
+            outputfile.write(data)
+            left -= len(data)
+            with self.server.lock:
+                self.server.sent += len(data)
+                self.server.requests += 1 if left <= 0 else 0
+
+
+@pytest.fixture(scope="session")
+def range_server(tmp_path_factory):
+    """A Range-honouring HTTP server on 127.0.0.1 over a directory; ``(base URL, directory, server)``
+    (``server.sent`` counts the body bytes sent)."""
+    root = tmp_path_factory.mktemp("www")
+    handler = lambda *a, **k: _RangeHandler(*a, directory=str(root), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.lock = threading.Lock()
+    server.sent = 0
+    server.requests = 0
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root, server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -122,9 +122,10 @@ def test_open_is_lazy(tmp_path, rng):
         tp.window_stats(a, 3)
 
 
-def test_overwrite_rules(tmp_path, rng):
+def test_overwrite_rules(store_root, rng):
+    """On a local directory and on the S3 server (store_root, tests/conftest.py)."""
     x = rng.normal(size=(1, 8, 8))
-    out = tp.save_raster(x, tmp_path / "o.zarr")
+    out = str(tp.save_raster(x, str(store_root / "o.zarr")))
     with pytest.raises(OutputExistsError, match="already exists; pass overwrite"):
         tp.save_raster(x + 1, out)
     np.testing.assert_array_equal(tp.open_raster(out).compute(), x)  # nothing lost
@@ -132,13 +133,15 @@ def test_overwrite_rules(tmp_path, rng):
     np.testing.assert_array_equal(tp.open_raster(out).compute(), x + 1)
 
 
-def test_output_inside_or_containing_input_is_refused(tmp_path, rng):
-    src = tp.save_raster(rng.normal(size=(1, 8, 8)), tmp_path / "d" / "in.zarr")
+def test_output_inside_or_containing_input_is_refused(store_root, rng):
+    src = str(tp.save_raster(rng.normal(size=(1, 8, 8)), str(store_root / "d" / "in.zarr")))
     a = tp.open_raster(src)
-    for bad in (src, src / "sub.zarr", tmp_path / "d"):
+    for bad in (src, f"{src}/sub.zarr", str(store_root / "d")):
         with pytest.raises(OutputInsideInputError, match="input"):
             tp.save_raster(a, bad, inputs=[src], overwrite=True)
     assert tp.open_raster(src).shape == (1, 8, 8)  # the input survives
+    # a sibling whose name starts with the input's is not inside it (whole path segments compare)
+    tp.save_raster(a, f"{src}2", inputs=[src])
 
 
 def test_resume_refuses_a_different_computation(tmp_path, rng):

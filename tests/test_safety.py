@@ -620,31 +620,42 @@ def test_pyramid_only_on_own_complete_outputs(tmp_path, scene):
 
 
 # ------------------------------------------------- a URL is never a local path
+# (object storage itself is tested against a real S3 server in test_remote.py)
 
 
-@pytest.mark.parametrize("args", [
-    ["synth", "s3://bucket/scene.zarr", "--shape", "1,10,10"],
-    ["window-stats", "{scene}", "--size", "3", "--mean", "gs://bucket/m.zarr"],
-    ["window-stats", "s3://bucket/in.zarr", "--size", "3", "--mean", "m.zarr"],
-    ["info", "https://example.org/x.zarr"],
-    ["ingest", "https://example.org/a.tif", "a.zarr"],
-    ["preview", "{scene}", "s3://bucket/p.png"],
-    ["verify", "az://container/x.zarr"],
-    ["pyramid", "memory://x.zarr"],
-], ids=["synth", "op-output", "op-input", "info", "ingest", "preview", "verify", "pyramid"])
-def test_urls_are_refused_never_made_into_local_directories(tmp_path, scene, monkeypatch, args):
+@pytest.mark.parametrize("args, fragment", [
+    (["synth", "ftp://bucket/scene.zarr", "--shape", "1,10,10"], "not ftp://"),
+    (["window-stats", "{scene}", "--size", "3", "--mean", "https://example.org/m.zarr"], "read-only"),
+    (["window-stats", "sftp://host/in.zarr", "--size", "3", "--mean", "m.zarr"], "not sftp://"),
+    (["info", "file:///tmp/x.zarr"], "not file://"),
+    (["ingest", "ftp://example.org/a.tif", "a.zarr"], "not ftp://"),
+    (["ingest", "{tiff}", "https://example.org/a.zarr"], "read-only"),
+    (["preview", "{scene}", "s3://bucket/p.png"], "local file"),
+    (["verify", "webdav://container/x.zarr"], "not webdav://"),
+    (["pyramid", "hdfs://x/x.zarr"], "not hdfs://"),
+], ids=["synth", "op-output-https", "op-input", "info", "ingest", "ingest-https-output", "preview", "verify",
+        "pyramid"])
+def test_urls_tiledproc_cannot_use_are_refused_never_made_into_local_directories(tmp_path, scene, monkeypatch,
+                                                                                  args, fragment):
+    import tifffile
+
     monkeypatch.chdir(tmp_path)
+    tiff = tmp_path / "a.tif"
+    tifffile.imwrite(tiff, np.zeros((4, 4), dtype=np.uint8))
     before = sorted(os.listdir(tmp_path))
-    user_error([a.format(scene=scene) for a in args], "is a URL", "local")
-    assert sorted(os.listdir(tmp_path)) == before  # no 's3:' directory appeared
+    user_error([a.format(scene=scene, tiff=tiff) for a in args], fragment)
+    assert sorted(os.listdir(tmp_path)) == before  # no 'ftp:' or 'https:' directory appeared
 
 
-def test_urls_are_refused_in_python(tmp_path):
+def test_urls_tiledproc_cannot_use_are_refused_in_python(tmp_path, monkeypatch):
     from tiledproc.errors import UnsupportedStoreError
 
-    for call in (lambda: tp.save_raster(np.zeros((4, 4)), "s3://bucket/x.zarr"),
-                 lambda: tp.open_raster("gs://bucket/x.zarr"),
-                 lambda: tp.save_raster(np.zeros((4, 4)), tmp_path / "ok.zarr", inputs=["https://x/y.zarr"])):
-        with pytest.raises(UnsupportedStoreError, match="is a URL"):
+    monkeypatch.chdir(tmp_path)
+    for call, match in ((lambda: tp.save_raster(np.zeros((4, 4)), "ftp://bucket/x.zarr"), "not ftp://"),
+                        (lambda: tp.save_raster(np.zeros((4, 4)), "https://example.org/x.zarr"), "read-only"),
+                        (lambda: tp.open_raster("file:///x.zarr"), "not file://"),
+                        (lambda: tp.save_raster(np.zeros((4, 4)), tmp_path / "ok.zarr", inputs=["sftp://x/y.zarr"]),
+                         "not sftp://")):
+        with pytest.raises(UnsupportedStoreError, match=match):
             call()
-    assert os.listdir(tmp_path) == [] and not Path("s3:").exists()
+    assert os.listdir(tmp_path) == [] and not Path("ftp:").exists() and not Path("https:").exists()

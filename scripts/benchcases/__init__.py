@@ -6,7 +6,8 @@ from . import window
 CASES = {"window": window.case, "layouts": window.layouts}
 MEASUREMENTS = {"window": window.MEASUREMENTS, "layouts": window.MEASUREMENTS}
 
-for _name in ("gabor", "color", "pipeline", "safety", "architecture", "startup", "export", "nodata"):
+for _name in ("gabor", "color", "pipeline", "safety", "architecture", "startup", "export", "nodata",
+              "remote"):
     try:
         _mod = __import__(f"benchcases.{_name}", fromlist=["case"])
     except ModuleNotFoundError as e:

@@ -8,6 +8,7 @@ import time
 import click
 
 from ..io.codecs import DEFAULT_CODEC
+from ..io.remote import as_location, bytes_read, is_url
 from . import cli, options
 
 log = logging.getLogger("tiledproc")
@@ -40,3 +41,11 @@ def ingest(src, dst, chunks, overwrite, resume, codec, scheduler, progress, thre
                        scheduler=parse_scheduler(scheduler, workers=threads), progress=progress or "auto",
                        space_check=space_check)
     click.echo(f"ingested {src} -> {path} in {time.perf_counter() - start:.2f} s")
+    if is_url(src):
+        from .._format import format_bytes
+
+        loc = as_location(src)
+        total = loc.stat().st_size
+        got = bytes_read(str(loc))
+        click.echo(f"read {format_bytes(got)} of {format_bytes(total)} from {loc} with range requests "
+                   f"({got} of {total} bytes)")

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError, StorageError, UnsafeOutputError
 from ..io.png import write_png
+from ..io.remote import is_url
 from ..io.safety import OutputLock, is_tiledproc_output, real_path, refuse_url
 from . import cli
 
@@ -199,7 +200,7 @@ def pyramid(store, levels):
             f"run an operation with --pyramid N)."
         )
     check_complete(store, attrs)
-    if not os.access(Path(store), os.W_OK):
+    if not is_url(store) and not os.access(Path(store), os.W_OK):
         raise StorageError(f"Cannot add levels to {str(store)!r}: it is not writable.")
     with OutputLock(store, takeover=True):
         names = add_levels(store, levels)

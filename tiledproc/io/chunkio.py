@@ -69,6 +69,7 @@ import numcodecs
 import numpy as np
 
 from ..errors import CorruptChunkError, StorageError
+from .remote import ObjectPath, remote_error
 
 __all__ = [
     "ChunkLayout",
@@ -101,6 +102,8 @@ class ChunkLayout:
     separator: str
     compressor: tuple  # () or (name, ((key, value), ...))
     prefix: str = "c"  # chunk keys: "c/0/1" (v3 default encoding) or "0.1" (v2: no prefix)
+    #: the array's prefix in an object store (None: a local directory ``root``)
+    remote: ObjectPath | None = None
 
     @property
     def grid(self) -> tuple[int, ...]:
@@ -114,7 +117,13 @@ class ChunkLayout:
         return "c" + self.separator + self.separator.join(str(i) for i in index)
 
     def file(self, index) -> str:
+        if self.remote is not None:
+            return f"{self.root}/{self.key(index)}"
         return os.path.join(self.root, *self.key(index).split("/"))
+
+    def object(self, index) -> ObjectPath:
+        """The chunk's object (remote layouts only)."""
+        return self.remote / self.key(index)
 
     def codec(self):
         return _codec(self.compressor)
@@ -149,13 +158,18 @@ def _codec(compressor: tuple):
 
 def layout_of(array_dir) -> ChunkLayout | None:
     """The layout of the Zarr v3 array stored in directory ``array_dir``,
-    or None when it is anything this module does not handle exactly."""
-    meta_file = Path(array_dir) / "zarr.json"
+    or None when it is anything this module does not handle exactly. ``array_dir``
+    may be an :class:`~tiledproc.io.remote.ObjectPath`: its chunks are then objects,
+    read with one GET and written with one PUT each."""
+    remote = array_dir if isinstance(array_dir, ObjectPath) else None
+    meta_file = (remote if remote is not None else Path(array_dir)) / "zarr.json"
     try:
         meta = json.loads(meta_file.read_text())
     except FileNotFoundError:
-        return _layout_v2(Path(array_dir))
+        return _layout_v2(Path(array_dir)) if remote is None else None  # tiledproc writes v3 to object stores
     except (OSError, ValueError):
+        return None
+    except StorageError:
         return None
     if meta.get("zarr_format") != 3 or meta.get("node_type") != "array":
         return None
@@ -203,7 +217,8 @@ def layout_of(array_dir) -> ChunkLayout | None:
         fill = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}.get(fill)
         if fill is None:
             return None
-    return ChunkLayout(str(array_dir), tuple(meta["shape"]), chunks, dtype.str, fill, separator, compressor)
+    return ChunkLayout(str(array_dir), tuple(meta["shape"]), chunks, dtype.str, fill, separator, compressor,
+                       remote=remote)
 
 
 def _layout_v2(array_dir: Path) -> ChunkLayout | None:
@@ -325,6 +340,8 @@ def write_chunk(layout: ChunkLayout, index: tuple[int, ...], block: np.ndarray) 
     """
     path = layout.file(index)
     faults = _faults()
+    if layout.remote is not None:
+        return _write_object(layout, index, block, faults)
     if _is_fill(block, layout.fill_value):
         try:
             os.remove(path)
@@ -358,6 +375,37 @@ def write_chunk(layout: ChunkLayout, index: tuple[int, ...], block: np.ndarray) 
     return len(payload), chunk_checksum(payload)
 
 
+def _encode(layout: ChunkLayout, block: np.ndarray):
+    dtype = np.dtype(layout.dtype)
+    if block.shape != layout.chunks:
+        full = np.full(layout.chunks, layout.fill_value if layout.fill_value is not None else 0, dtype=dtype)
+        full[tuple(slice(0, s) for s in block.shape)] = block
+        block = full
+    data = np.ascontiguousarray(block, dtype=dtype)
+    codec = layout.codec()
+    return codec.encode(data) if codec is not None else data.tobytes()
+
+
+def _write_object(layout: ChunkLayout, index, block: np.ndarray, faults) -> tuple[int, int]:
+    """A chunk of an object store: one whole-object PUT (atomic: no reader sees half of it)."""
+    obj = layout.object(index)
+    try:
+        if faults is not None:
+            faults.before_write(str(obj))
+        if _is_fill(block, layout.fill_value):
+            obj.unlink(missing_ok=True)
+            return 0, 0
+        payload = _encode(layout, block)
+        obj.write_bytes(payload)
+    except StorageError:
+        raise
+    except OSError as e:
+        raise storage_error(e, f"writing chunk {obj}") from None
+    except Exception as e:
+        raise remote_error(e, f"writing chunk {str(obj)!r}", obj.options) from None
+    return len(payload), chunk_checksum(payload)
+
+
 def remove_temporaries(root) -> int:
     """Delete chunk files left half-written under ``root/c`` by a writer that died.
 
@@ -365,6 +413,8 @@ def remove_temporaries(root) -> int:
     once every chunk is recorded, or before a resumed run starts.
     """
     removed = 0
+    if isinstance(root, ObjectPath):  # one PUT per chunk: nothing is ever half-written
+        return 0
     base = Path(root) / "c"
     if base.is_dir():
         for f in base.rglob("*.tmp-*"):
@@ -402,6 +452,11 @@ def read_payload(layout: ChunkLayout, index: tuple[int, ...]) -> bytes | None:
         with _READ_LOCK:
             for counter in _READ_COUNTERS:
                 counter[(layout.root, tuple(index))] += 1
+    if layout.remote is not None:
+        try:
+            return layout.object(index).read_bytes()
+        except FileNotFoundError:
+            return None
     try:
         with open(path, "rb") as f:
             return f.read()

@@ -106,18 +106,25 @@ def level_attrs(attrs: dict, dtype, zarr_format: int = 3) -> dict[str, Any]:
     return out
 
 
-def create_named_array(group: zarr.Group, name: str, dims: list[str], **kw) -> zarr.Array:
-    """``group.create_array`` with dimension names in the form of the group's Zarr
-    format: ``dimension_names`` (v3) or xarray's ``_ARRAY_DIMENSIONS`` attribute (v2)."""
-    if group.metadata.zarr_format == 2:
+def create_named_array(group, name: str, dims: list[str], *, zarr_format: int = 3, **kw) -> zarr.Array:
+    """Array ``name`` in the group at ``group`` (a local path or an
+    :class:`~tiledproc.io.remote.ObjectPath`), with dimension names in the form of
+    the Zarr format: ``dimension_names`` (v3) or xarray's ``_ARRAY_DIMENSIONS``
+    attribute (v2)."""
+    from .remote import zarr_create_array
+
+    if zarr_format == 2:
         kw["attributes"] = {**dict(kw.get("attributes") or {}), "_ARRAY_DIMENSIONS": list(dims)}
-        return group.create_array(name, **kw)
-    return group.create_array(name, dimension_names=list(dims), **kw)
+    else:
+        kw["dimension_names"] = list(dims)
+    return zarr_create_array(group / name, zarr_format=zarr_format, **kw)
 
 
-def write_coordinates(group: zarr.Group, attrs: dict, shape: tuple[int, int, int], factor: int = 1) -> None:
+def write_coordinates(group, attrs: dict, shape: tuple[int, int, int], factor: int = 1, *,
+                      zarr_format: int = 3) -> None:
     """Write ``x``, ``y``, ``c`` and ``spatial_ref`` beside a level of ``shape``
-    (``factor`` times coarser than level 0) into ``group``."""
+    (``factor`` times coarser than level 0) into the group at ``group`` (a local
+    path or an :class:`~tiledproc.io.remote.ObjectPath`)."""
     g = georef_of(attrs)
     transform = geo.level_transform(g.transform, factor) if g.transform is not None else None
     if transform is not None:
@@ -133,19 +140,22 @@ def write_coordinates(group: zarr.Group, attrs: dict, shape: tuple[int, int, int
                             "standard_name": "latitude" if name == "y" else "longitude",
                             "units": "degrees_north" if name == "y" else "degrees_east"}
                 a = create_named_array(group, name, [name], shape=values.shape, dtype="f8",
-                                       attributes=meta, overwrite=True, compressors=None)
+                                       attributes=meta, overwrite=True, compressors=None,
+                                       zarr_format=zarr_format)
                 a[:] = values
     names = attrs.get("band_names")
     if names and len(names) == shape[0]:
         values = np.array([str(n) for n in names])
         # v2: fixed-width unicode, which GDAL's Zarr driver reads; v3: zarr's string type
-        dtype = values.dtype if group.metadata.zarr_format == 2 else str
-        a = create_named_array(group, "c", ["c"], shape=(shape[0],), dtype=dtype, overwrite=True)
+        dtype = values.dtype if zarr_format == 2 else str
+        a = create_named_array(group, "c", ["c"], shape=(shape[0],), dtype=dtype, overwrite=True,
+                               zarr_format=zarr_format)
         a[:] = values
     if g:
         ref = geo.cf_grid_mapping(geo.Georef(g.crs, transform))
         a = create_named_array(group, "spatial_ref", [], shape=(), dtype="i8",
-                               attributes=json_safe(ref), overwrite=True, fill_value=0)
+                               attributes=json_safe(ref), overwrite=True, fill_value=0,
+                               zarr_format=zarr_format)
         a[()] = 0
 
 
@@ -158,8 +168,10 @@ def set_omero(path, level: str | None = None, *, max_pixels: int = 1 << 20) -> N
     many whole stored chunks as hold ``max_pixels`` (at least one), spread along
     its diagonal: at most a few MB per band read, whatever the raster's size.
     """
-    path = Path(path)
-    group = zarr.open_group(str(path), mode="r+")
+    from .remote import ObjectPath, as_location, zarr_open
+
+    path = path if isinstance(path, ObjectPath) else as_location(str(path))
+    group = zarr_open(path, mode="r+", kind="group")
     attrs = dict(group.attrs)
     v2 = group.metadata.zarr_format == 2
     ome = dict(attrs) if v2 else dict(attrs.get("ome", {}))  # OME-Zarr 0.4 (v2): at the top level
@@ -168,7 +180,7 @@ def set_omero(path, level: str | None = None, *, max_pixels: int = 1 << 20) -> N
     except (KeyError, IndexError):
         return
     level = level or datasets[-1]["path"]
-    z = zarr.open_array(str(path / level), mode="r")
+    z = zarr_open(path / level, mode="r", kind="array")
     h, w = z.shape[-2:]
     ch, cw = z.chunks[-2:]
     if h * w <= max_pixels:
@@ -266,8 +278,11 @@ def input_attrs(path) -> dict[str, Any]:
     nodata, band names, the microscopy pixel size. Nothing is read but metadata."""
     from .metadata import carry_over
     from .read import locate
+    from .remote import ObjectPath, is_url
     from .tiff import is_tiff, tiff_attrs
 
+    if isinstance(path, ObjectPath) or is_url(path):
+        return carry_over(locate(path)[2])  # a remote store: its own attributes (tiledproc, GeoZarr)
     p = Path(path).expanduser()
     if p.is_file() and is_tiff(p):
         return carry_over(tiff_attrs(p))

@@ -9,6 +9,14 @@ belong to, and the input stamps (:mod:`tiledproc.io.stamps`) which input
 data. Resuming checks the stamps, checks every recorded chunk against the
 record and computes only what is missing or damaged. What may be replaced,
 and the writer lock, are in :mod:`tiledproc.io.safety`.
+
+An output may be a prefix in an object store (:mod:`tiledproc.io.remote`):
+the protocol is the same, with one PUT per chunk for the atomic write, the
+completion record as immutable segments (:mod:`tiledproc.io.record`), the
+lock as a conditionally created object, and the final ``complete: true``
+as one PUT of ``zarr.json``. Nothing of a local path or an unpicklable
+store is in the write tasks: each carries its chunk layout, whose object
+path pickles as its URL and options.
 """
 
 from __future__ import annotations
@@ -29,14 +37,15 @@ from dask.base import tokenize
 
 from .._validate import as_image
 from .._version import __version__
-from ..errors import InvalidParameterError, OutputExistsError, ResumeMismatchError
+from ..errors import InvalidParameterError, OutputExistsError, ResumeMismatchError, StorageError
 from .chunkio import ChunkLayout, layout_of, remove_temporaries, storage_error, write_chunk
 from .codecs import DEFAULT_CODEC, compressors_for
 from .layout import create_named_array, group_geo_attrs, level_attrs, ome_attrs, set_omero, write_coordinates
 from .metadata import dimension_names, json_safe, ome_multiscales, physical_scale
 from .read import LEVEL0
-from .record import DONE_LOG, check_chunks, format_entry, read_record
-from .safety import OutputLock, check_output_paths, clear_output, refuse_url
+from .record import DONE_LOG, SegmentWriter, check_chunks, chunk_name, format_entry, read_record
+from .remote import ObjectPath, as_location, zarr_create_array, zarr_create_group, zarr_open
+from .safety import OutputLock, check_output_paths, clear_output
 from .stamps import input_stamps
 
 __all__ = ["OutputSpec", "PreparedOutput", "prepare_output", "write_tasks"]
@@ -80,10 +89,11 @@ class OutputSpec:
     name: str | None = None
     #: 3 (OME-Zarr 0.5) or 2 (OME-Zarr 0.4 layout, for readers that know only v2: GDAL <= 3.12)
     zarr_format: int = 3
+    #: for a URL: endpoint, region, credentials ... (:mod:`tiledproc.io.remote`)
+    storage_options: dict | None = field(default=None, repr=False)
 
     def __post_init__(self):
-        refuse_url(self.path, "output")
-        self.path = Path(self.path).expanduser()
+        self.path = as_location(self.path, self.storage_options)
         a = as_image(self.array, "array")
         if not isinstance(a, da.Array):
             a = np.asarray(a)
@@ -136,6 +146,7 @@ class PreparedOutput:
     lock: OutputLock | None = field(default=None, repr=False)
     _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _fd: int | None = field(default=None, repr=False)
+    _segments: SegmentWriter | None = field(default=None, repr=False)
 
     @property
     def layout(self) -> ChunkLayout:
@@ -160,6 +171,12 @@ class PreparedOutput:
         """Append one finished chunk, its stored size and CRC-32, to the completion record
         (driver only)."""
         with self._mutex:
+            if isinstance(self.path, ObjectPath):
+                if self._segments is None:
+                    self._segments = SegmentWriter(self.path / LEVEL0)
+                self._segments.add(format_entry(tuple(index), size, crc))
+                self.done.add(tuple(index))
+                return
             try:
                 if self._fd is None:
                     self._fd = os.open(self.path / LEVEL0 / DONE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -177,6 +194,8 @@ class PreparedOutput:
             set_omero(self.path)
             _set_provenance(self.path, complete=True,
                             finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        except StorageError:
+            raise
         except OSError as e:
             raise storage_error(e, f"marking {str(self.path)!r} complete") from None
         # a worker killed mid-write leaves its temporary file behind; every chunk is
@@ -186,6 +205,8 @@ class PreparedOutput:
 
     def close(self) -> None:
         with self._mutex:
+            if self._segments is not None:
+                self._segments.flush()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -202,7 +223,7 @@ class PreparedOutput:
         finally:
             if self.lock is not None:
                 self.lock.release()
-        if remove:
+        if remove and not isinstance(self.path, ObjectPath):
             try:
                 os.rmdir(self.path)
             except OSError:
@@ -211,7 +232,7 @@ class PreparedOutput:
 
 def _set_provenance(path: Path, **items) -> None:
     """Update keys of an output's provenance (``attrs["tiledproc"]``)."""
-    group = zarr.open_group(str(path), mode="r+")
+    group = zarr_open(path, mode="r+", kind="group")
     meta = dict(dict(group.attrs).get("tiledproc", {}))
     meta.update(items)
     group.attrs["tiledproc"] = meta
@@ -238,9 +259,11 @@ def _resume(spec: OutputSpec, fingerprint: str, stamps: dict) -> tuple[set, bool
     """Check an existing output for resuming: (good chunks, complete, chunks to redo)."""
     path = spec.path
     try:
-        group = zarr.open_group(str(path), mode="r")
+        group = zarr_open(path, mode="r", kind="group")
         meta = dict(group.attrs).get("tiledproc", {})
-        zarr.open_array(str(path / LEVEL0), mode="r")
+        zarr_open(path / LEVEL0, mode="r", kind="array")
+    except StorageError:
+        raise
     except (zarr.errors.BaseZarrError, OSError, KeyError, ValueError, TypeError) as e:
         raise ResumeMismatchError(
             f"Cannot resume into {str(path)!r}: it is not an output written by tiledproc. "
@@ -266,9 +289,10 @@ def _resume(spec: OutputSpec, fingerprint: str, stamps: dict) -> tuple[set, bool
     if layout is None:
         raise ResumeMismatchError(f"Cannot resume into {str(path)!r}: its array {LEVEL0!r} is not one tiledproc writes.")
     record = read_record(path / LEVEL0, grid)
+    log.info("checking %d chunks of %s against its record", len(record), path)
     good, bad = check_chunks(layout, record)
     if bad:
-        shown = ", ".join(f"{os.path.relpath(layout.file(i), path)} ({why})" for i, why in sorted(bad.items())[:3])
+        shown = ", ".join(f"{chunk_name(layout, i, path)} ({why})" for i, why in sorted(bad.items())[:3])
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         log.warning("%s: %d recorded chunk(s) are missing or damaged and are computed again: %s%s",
                     path, len(bad), shown, more)
@@ -309,9 +333,10 @@ def prepare_output(
     path = spec.path
     fingerprint = spec.fingerprint
     stamps = input_stamps(inputs) if stamps is None else stamps
+    remote = isinstance(path, ObjectPath)
     exists = path.exists()
     try:
-        if not exists:
+        if not exists and not remote:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.mkdir()
     except FileExistsError:
@@ -324,7 +349,7 @@ def prepare_output(
     try:
         lock.acquire()
     except BaseException:
-        if not exists:
+        if not exists and not remote:
             try:
                 os.rmdir(path)
             except OSError:
@@ -365,9 +390,9 @@ def _create_store(spec: OutputSpec, fingerprint: str, stamps: dict) -> None:
     }
     attrs["tiledproc"] = provenance
     try:
-        group = zarr.create_group(str(path), zarr_format=spec.zarr_format, attributes=attrs, overwrite=False)
+        zarr_create_group(path, zarr_format=spec.zarr_format, attributes=attrs, overwrite=False)
         create_named_array(
-            group, LEVEL0, dimension_names(3),
+            path, LEVEL0, dimension_names(3), zarr_format=spec.zarr_format,
             shape=a.shape,
             dtype=a.dtype,
             chunks=spec.chunks,
@@ -375,9 +400,17 @@ def _create_store(spec: OutputSpec, fingerprint: str, stamps: dict) -> None:
             fill_value=_fill_value(spec),
             attributes=level_attrs(attrs, a.dtype, spec.zarr_format),
         )
-        write_coordinates(group, attrs, a.shape)
+        write_coordinates(path, attrs, a.shape, zarr_format=spec.zarr_format)
+    except StorageError:
+        raise
     except OSError as e:
         raise storage_error(e, f"creating output {str(path)!r}") from None
+    except Exception as e:
+        if isinstance(path, ObjectPath):
+            from .remote import remote_error
+
+            raise remote_error(e, f"creating output {str(path)!r}", path.options) from None
+        raise
 
 
 def _write_block(block: np.ndarray, *, layout: ChunkLayout, block_id=None) -> np.ndarray:

@@ -32,13 +32,14 @@ from ..errors import (
 )
 from .chunkio import ChunkReader, layout_of, storage_error
 from .metadata import json_safe
-from .safety import refuse_url, tree_size
+from .remote import ObjectPath, as_location, remote_error, zarr_open
+from .safety import tree_size
 
 # dask is imported when a raster is opened, not when metadata is read (`tiledproc info`)
 da = lazy_module("dask.array")
 
 __all__ = ["locate", "read_attrs", "metadata_stamp", "check_complete", "open_raster", "raster_info", "LEVEL0",
-           "raster_nodata", "decode_nodata"]
+           "raster_nodata", "decode_nodata", "array_path"]
 
 LEVEL0 = "0"
 
@@ -51,6 +52,8 @@ def _check_metadata(p: Path) -> None:
             text = f.read_bytes()
         except FileNotFoundError:
             continue
+        except StorageError:
+            raise
         except IsADirectoryError:
             raise NotAZarrStoreError(f"{str(f)!r} is a directory; a Zarr store's metadata is a file.") from None
         except OSError as e:
@@ -63,20 +66,33 @@ def _check_metadata(p: Path) -> None:
             ) from None
 
 
-def locate(path) -> tuple[Path, zarr.Array, dict]:
-    """(store path, level-0 zarr array, root attributes) of a raster store."""
-    refuse_url(path, "store")
-    p = Path(path).expanduser()
-    if not p.exists():
+def locate(path, storage_options=None) -> tuple[Path | ObjectPath, zarr.Array, dict]:
+    """(store path, level-0 zarr array, root attributes) of a raster store.
+
+    ``path`` is a local path or a URL (:mod:`tiledproc.io.remote`), read with
+    ``storage_options``; the store path returned is a ``Path`` or an ``ObjectPath``."""
+    p = as_location(path, storage_options)
+    remote = isinstance(p, ObjectPath)
+    if remote:
+        has_meta = any((p / n).is_file() for n in ("zarr.json", ".zarray", ".zgroup"))
+        if not has_meta:
+            if p.is_file():
+                hint = " Convert it first: tiledproc ingest SRC DST." if p.suffix.lower() in (".tif", ".tiff") else ""
+                raise NotAZarrStoreError(f"{str(p)!r} is an object, not a Zarr store.{hint}")
+            if p.scheme in ("http", "https") or not p.is_dir():
+                raise StoreNotFoundError(f"Input store {str(p)!r} does not exist.")
+    elif not p.exists():
         raise StoreNotFoundError(f"Input store {str(p)!r} does not exist.")
-    if p.is_file():
+    if not remote and p.is_file():
         hint = " Convert it first: tiledproc ingest SRC DST." if p.suffix.lower() in (".tif", ".tiff") else ""
         raise NotAZarrStoreError(f"{str(p)!r} is a file, not a Zarr store.{hint}")
-    if not os.access(p, os.R_OK | os.X_OK):
+    if not remote and not os.access(p, os.R_OK | os.X_OK):
         raise StorageError(f"Cannot read {str(p)!r}: permission denied; check its permissions.")
     _check_metadata(p)
     try:
-        node = zarr.open(str(p), mode="r")
+        node = zarr_open(p, mode="r")
+    except StorageError:
+        raise
     except PermissionError as e:
         raise storage_error(e, f"opening {str(p)!r}") from None
     except (FileNotFoundError, zarr.errors.BaseZarrError, KeyError, ValueError, TypeError) as e:
@@ -86,6 +102,10 @@ def locate(path) -> tuple[Path, zarr.Array, dict]:
         raise NotAZarrStoreError(
             f"{str(p)!r} is not a Zarr store (no zarr.json or .zarray/.zgroup inside)."
         ) from e
+    except Exception as e:  # the object store's own errors (network, permissions)
+        if remote:
+            raise remote_error(e, f"opening {str(p)!r}", p.options) from None
+        raise
     if isinstance(node, zarr.Array):
         return p, node, dict(node.attrs)
     attrs = dict(node.attrs)
@@ -109,6 +129,14 @@ def locate(path) -> tuple[Path, zarr.Array, dict]:
     return p, arr, attrs
 
 
+def array_path(p, z) -> str:
+    """The path of array ``z`` inside the store ``p`` ("" when the store is the array)."""
+    path = z.path or ""
+    if isinstance(p, ObjectPath) and p.key:
+        path = path[len(p.key):].lstrip("/") if path == p.key or path.startswith(p.key + "/") else path
+    return path
+
+
 def _multiscale_level0(attrs: dict) -> str | None:
     """The full-resolution dataset of OME-Zarr 0.5 (``ome.multiscales``) or 0.4 (``multiscales``)."""
     for holder in (attrs.get("ome"), attrs):
@@ -119,7 +147,7 @@ def _multiscale_level0(attrs: dict) -> str | None:
     return None
 
 
-def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_attrs(path: str | os.PathLike[str], *, storage_options: dict | None = None) -> dict[str, Any]:
     """The root attributes of a raster store (group attributes, or the array's).
 
     Parameters
@@ -144,7 +172,7 @@ def read_attrs(path: str | os.PathLike[str]) -> dict[str, Any]:
     StorageError
         The store cannot be read (permissions).
     """
-    return locate(path)[2]
+    return locate(path, storage_options)[2]
 
 
 def metadata_stamp(p: Path) -> str:
@@ -152,8 +180,12 @@ def metadata_stamp(p: Path) -> str:
     parts = []
     for name in ("zarr.json", ".zarray", ".zattrs", ".zgroup", f"{LEVEL0}/zarr.json"):
         f = p / name
-        if f.exists():
-            parts.append(f"{name}:{f.stat().st_mtime_ns}:{hashlib.sha256(f.read_bytes()).hexdigest()}")
+        try:
+            data = f.read_bytes()
+            mtime = f.stat().st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        parts.append(f"{name}:{mtime}:{hashlib.sha256(data).hexdigest()}")
     return ";".join(parts)
 
 
@@ -183,6 +215,7 @@ def open_raster(
     allow_incomplete: bool = False,
     xarray: bool = False,
     nodata: Any = "auto",
+    storage_options: dict | None = None,
 ) -> da.Array:
     """Open a Zarr raster lazily as a ``(band, y, x)`` dask array (or DataArray).
 
@@ -212,6 +245,10 @@ def open_raster(
         the store's own (:func:`raster_nodata`), ``None`` declares none (every
         pixel valid). A plain dask array carries no nodata: read it with
         :func:`raster_nodata` and pass it to the operation (``nodata=``).
+    storage_options : dict, optional
+        For a URL (``s3://``, ``gs://``, ``az://``, ``https://``, ``memory://``):
+        endpoint, region, ``anonymous``, ``profile`` ... (README, "Object
+        storage"); by default each cloud's environment and credential chain.
 
     Returns
     -------
@@ -253,7 +290,7 @@ def open_raster(
         raise InvalidParameterError(
             f"Expected nodata only with xarray=True (a DataArray declares it), got nodata={nodata!r} for a "
             f"dask array, which cannot carry it; pass nodata= to the operation instead.", param="nodata")
-    p, z, attrs = locate(path)
+    p, z, attrs = locate(path, storage_options)
     check_complete(p, attrs, allow_incomplete=allow_incomplete)
     lead = [n for n in z.shape[:-2] if n != 1]
     if z.ndim < 2 or len(lead) > 1:
@@ -264,7 +301,8 @@ def open_raster(
     stored = getattr(z, "shards", None) or z.chunks
     chunks = stored if chunks is None else chunks
     name = "raster-" + tokenize(str(p.resolve()), z.path, z.shape, str(z.dtype), chunks, metadata_stamp(p))
-    layout = layout_of(p / z.path) if z.path else layout_of(p)
+    rel = array_path(p, z)
+    layout = layout_of(p / rel) if rel else layout_of(p)
     if layout is not None:
         reader = ChunkReader(layout)
         a = da.from_array(reader, chunks=chunks, name=name, lock=False, asarray=False,
@@ -355,7 +393,7 @@ def raster_nodata(path: str | os.PathLike[str], *, series: int = 0) -> int | flo
     return decode_nodata(locate(path)[2].get("nodata"))
 
 
-def raster_info(path: str | os.PathLike[str]) -> dict[str, Any]:
+def raster_info(path: str | os.PathLike[str], *, storage_options: dict | None = None) -> dict[str, Any]:
     """Shape, dtype, chunks, codec, size on disk and attributes of a store.
 
     What ``tiledproc info`` prints; the store's level-0 array is described.
@@ -386,7 +424,7 @@ def raster_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     StorageError
         The store cannot be read (permissions).
     """
-    p, z, attrs = locate(path)
+    p, z, attrs = locate(path, storage_options)
     meta = z.metadata.to_dict()
     codecs = meta.get("codecs") or [c for c in (meta.get("compressor"),) if c]
     levels = []
@@ -397,7 +435,7 @@ def raster_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     disk = tree_size(p)
     return {
         "path": str(p),
-        "array": z.path or "",
+        "array": array_path(p, z),
         "shape": list(z.shape),
         "dtype": str(z.dtype),
         "chunks": list(z.chunks),

@@ -31,6 +31,20 @@ The rules (README, "Data safety"):
 * **Checked before anything is created.** The parent of an output must be
   a directory (not a file) and writable; the outputs, uncompressed, must fit
   in the free space of their file system (``space_check``).
+
+On object stores (:class:`~tiledproc.io.remote.ObjectPath`) the same rules
+hold with prefixes for paths: an output may not be the root of a bucket, an
+input or inside or around one (same scheme, bucket and key prefix, compared
+by whole path segments); it exists when any object lies under its prefix;
+only a prefix whose ``zarr.json`` carries tiledproc's provenance, or that
+holds nothing but the lock, is replaced (by deleting its objects, lock
+kept); ``https://`` is read-only. The lock is the object
+``.tiledproc-lock``, created with a conditional PUT (``If-None-Match: *``,
+obstore's ``mode="create"``): exactly one writer gets it. A stale one (same
+host, dead process) is taken over with a PUT conditional on the ETag that
+was read (``If-Match``), so of two runs taking it over only one succeeds;
+it is released only while its ETag is still the one this run wrote. There
+is no free-space check for object stores.
 """
 
 from __future__ import annotations
@@ -57,6 +71,7 @@ from ..errors import (
     UnsupportedStoreError,
 )
 from .chunkio import storage_error
+from .remote import WRITABLE_SCHEMES, ObjectPath, as_location, is_url, remote_error
 
 __all__ = [
     "LOCK_FILE",
@@ -76,14 +91,19 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def refuse_url(path, what: str = "path") -> None:
-    """A URL (``s3://``, ``gs://``, ``https://`` ...) is never taken for a local path: tiledproc
-    reads and writes local directories only, so it is refused before anything is created."""
-    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
-    if _URL.match(text):
+    """A URL tiledproc cannot use is refused before anything is created: an unknown scheme,
+    and for an output a read-only one (``https://``). Local paths pass."""
+    if not is_url(path):
+        return
+    loc = as_location(path)  # an unknown scheme is refused here
+    if what == "preview":
         raise UnsupportedStoreError(
-            f"The {what} {text!r} is a URL; tiledproc reads and writes local directories and files only "
-            f"(object storage is not supported yet). Copy the data to a local path first, e.g. with "
-            f"'aws s3 sync' or 'gsutil rsync', and give that path."
+            f"The preview {str(loc)!r} is a URL; a preview is a PNG written to a local file. Give a local path."
+        )
+    if what in ("output", "preview") and not loc.writable:
+        raise UnsupportedStoreError(
+            f"The {what} {str(loc)!r} is read-only ({loc.scheme}://); write to a local path or to "
+            f"{', '.join(s + '://' for s in WRITABLE_SCHEMES)}."
         )
 
 
@@ -93,11 +113,11 @@ def real_path(p) -> Path:
     return Path(os.path.realpath(os.path.expanduser(os.fspath(p))))
 
 
-def _provenance(path: Path) -> dict | None:
+def _provenance(path) -> dict | None:
     """tiledproc's provenance from the ``zarr.json`` of a directory, or None."""
     try:
         meta = json.loads((path / "zarr.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, StorageError):
         return None
     attrs = meta.get("attributes") if isinstance(meta, dict) else None
     prov = attrs.get("tiledproc") if isinstance(attrs, dict) else None
@@ -107,6 +127,11 @@ def _provenance(path: Path) -> dict | None:
 def is_tiledproc_output(path) -> bool:
     """Whether ``path`` is a store tiledproc wrote (a real directory with its provenance),
     or a directory holding only tiledproc's lock (a run killed as it started)."""
+    if is_url(path):
+        p = as_location(path)
+        if _provenance(p) is not None and "fingerprint" in _provenance(p):
+            return True
+        return [m["path"] for m in p.list()] == [(p / LOCK_FILE).key]
     p = Path(os.path.expanduser(os.fspath(path)))
     if p.is_symlink() or not p.is_dir():
         return False
@@ -119,7 +144,11 @@ def is_tiledproc_output(path) -> bool:
         return False
 
 
-def _describe(p: Path) -> str:
+def _describe(p) -> str:
+    if isinstance(p, ObjectPath):
+        if (p / "zarr.json").is_file() or (p / ".zarray").is_file() or (p / ".zgroup").is_file():
+            return "a Zarr store that tiledproc did not write"
+        return "an object" if p.is_file() else "a prefix of objects that tiledproc did not write"
     if p.is_symlink():
         return "a symbolic link"
     if p.is_dir():
@@ -169,19 +198,82 @@ def _check_parent(given, out: Path) -> None:
         raise StorageError(f"Cannot create output {str(given)!r}: {str(parent)!r} {why}; write the output elsewhere.")
 
 
+def _check_remote_output(given, out: ObjectPath, inputs, seen, overwrite: bool, resume: bool) -> None:
+    if not out.writable:
+        raise UnsupportedStoreError(
+            f"Cannot write output {str(out)!r}: {out.scheme}:// is read-only; write to a local path or to "
+            f"{', '.join(s + '://' for s in WRITABLE_SCHEMES)}."
+        )
+    if not out.key:
+        raise UnsafeOutputError(
+            f"Refusing to write output {str(out)!r}: it is the root of the bucket. Give the path of a new store, "
+            f"e.g. {str(out / 'out.zarr')!r}."
+        )
+    for inp, src in inputs:
+        if not isinstance(src, ObjectPath):
+            continue
+        if out == src or out.is_relative_to(src):
+            raise OutputInsideInputError(
+                f"Output {str(out)!r} is the input {str(inp)!r} or lies inside it; choose an output path outside "
+                f"the input."
+            )
+        if src.is_relative_to(out):
+            raise OutputInsideInputError(
+                f"Output {str(out)!r} contains the input {str(inp)!r}; writing it would destroy the input. "
+                f"Choose another output path."
+            )
+    for other, prev in seen.items():
+        if not isinstance(other, ObjectPath):
+            continue
+        if out == other:
+            raise InvalidParameterError(f"Two outputs are written to the same path {str(out)!r}.")
+        if other.is_relative_to(out) or out.is_relative_to(other):
+            raise InvalidParameterError(
+                f"Output {str(out)!r} and output {str(prev)!r} lie one inside the other; give each output its own "
+                f"path."
+            )
+    seen[out] = out
+    if out.is_file():
+        raise UnsafeOutputError(
+            f"Refusing to write output {str(out)!r}: an object of that name exists (it is not a Zarr store "
+            f"tiledproc wrote). Choose another output path."
+        )
+    if not out.is_dir():
+        return
+    if not (overwrite or resume):
+        prov = _provenance(out)
+        state = " and is incomplete (its run was interrupted)" if prov is not None and prov.get(
+            "complete") is False else ""
+        raise OutputExistsError(
+            f"Output {str(out)!r} already exists{state}; pass overwrite (--overwrite) to replace it "
+            f"or resume (--resume) to finish an interrupted run."
+        )
+    if not is_tiledproc_output(out):
+        if resume and not overwrite:
+            raise ResumeMismatchError(
+                f"Cannot resume into {str(out)!r}: it is not an output written by tiledproc (it is "
+                f"{_describe(out)}). Choose another output path."
+            )
+        raise UnsafeOutputError(
+            f"Refusing to replace {str(out)!r}: it is {_describe(out)} (no tiledproc provenance in a zarr.json). "
+            f"tiledproc replaces only stores it wrote itself; choose another output path, or remove it yourself "
+            f"if it is really unwanted."
+        )
+
+
 def check_output_paths(outputs: Sequence, inputs: Iterable = (), *, overwrite: bool = False,
                        resume: bool = False) -> None:
     """Every refusal about where the outputs go, before anything is created.
 
-    ``outputs`` and ``inputs`` are paths (inputs may be ``None``, skipped).
+    ``outputs`` and ``inputs`` are paths or URLs (inputs may be ``None``, skipped).
     """
     inputs = [i for i in inputs if i is not None]
-    real_inputs = [(i, real_path(i)) for i in inputs]
-    seen: dict[Path, object] = {}
-    for inp in inputs:
-        refuse_url(inp, "input")
+    real_inputs = [(i, as_location(i) if is_url(i) else real_path(i)) for i in inputs]
+    seen: dict = {}
     for given in outputs:
-        refuse_url(given, "output")
+        if is_url(given):
+            _check_remote_output(given, as_location(given), real_inputs, seen, overwrite, resume)
+            continue
         if os.fspath(given).strip() == "":
             raise UnsafeOutputError("An output path is empty; give the path of the store to write.")
         out = real_path(given)
@@ -192,6 +284,8 @@ def check_output_paths(outputs: Sequence, inputs: Iterable = (), *, overwrite: b
                 f"Give the path of a new store, e.g. {str(Path(given) / 'out.zarr')!r}."
             )
         for inp, src in real_inputs:
+            if isinstance(src, ObjectPath):
+                continue
             if out == src or src in out.parents:
                 raise OutputInsideInputError(
                     f"Output {str(given)!r} is the input {str(inp)!r} or lies inside it"
@@ -204,6 +298,8 @@ def check_output_paths(outputs: Sequence, inputs: Iterable = (), *, overwrite: b
                     f"input. Choose another output path."
                 )
         for other, prev in seen.items():
+            if isinstance(other, ObjectPath):
+                continue
             if out == other:
                 raise InvalidParameterError(f"Two outputs are written to the same path {str(given)!r}.")
             if other in out.parents or out in other.parents:
@@ -245,6 +341,10 @@ def check_output_paths(outputs: Sequence, inputs: Iterable = (), *, overwrite: b
 
 def tree_size(p) -> int:
     """The bytes of the files under ``p`` (links counted as links, never followed)."""
+    if isinstance(p, ObjectPath):
+        if p.scheme in ("http", "https"):
+            return 0  # a web server cannot be listed
+        return sum(int(m["size"]) for m in p.list())
     total = 0
     for root, _, files in os.walk(p):
         for f in files:
@@ -263,6 +363,8 @@ def check_space(sizes: Sequence[tuple[object, int]], *, replacing: bool = False)
     """
     need: dict[int, list] = {}
     for given, nbytes in sizes:
+        if is_url(given):  # object stores have no free space to check
+            continue
         out = real_path(given)
         anchor = out
         while not anchor.exists():
@@ -293,8 +395,12 @@ def clear_output(path) -> None:
     """Empty a tiledproc output directory for a fresh write, keeping its lock.
 
     Entries are removed one by one and never followed: a link inside the
-    store is unlinked, the tree it points to is left alone.
+    store is unlinked, the tree it points to is left alone. Under an object-store
+    prefix every object but the lock is deleted.
     """
+    if is_url(path):
+        as_location(path).delete_tree(keep=(LOCK_FILE,))
+        return
     p = Path(path)
     try:
         for entry in os.scandir(p):
@@ -340,10 +446,12 @@ class OutputLock:
     """
 
     def __init__(self, path, *, takeover: bool = False):
-        self.path = Path(path)
+        self.path = as_location(path) if is_url(path) else Path(path)
+        self.remote = isinstance(self.path, ObjectPath)
         self.file = self.path / LOCK_FILE
         self.takeover = takeover
         self.held = False
+        self.etag: str | None = None  # of the lock object this run wrote (object stores)
 
     def _record(self) -> bytes:
         pid = os.getpid()
@@ -353,6 +461,16 @@ class OutputLock:
         }).encode()
 
     def _create(self) -> bool:
+        if self.remote:
+            import obstore.exceptions as oe
+
+            try:
+                self.etag = self.file.write_bytes(self._record(), mode="create").get("e_tag")
+            except (oe.AlreadyExistsError, oe.PreconditionError, FileExistsError):
+                return False
+            except Exception as e:
+                raise remote_error(e, f"creating the lock {str(self.file)!r}", self.file.options) from None
+            return True
         try:
             fd = os.open(self.file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -365,7 +483,28 @@ class OutputLock:
             os.close(fd)
         return True
 
+    def _read_object(self) -> tuple[dict, str | None]:
+        """The lock object's content and its ETag, from one GET (so a takeover is conditional
+        on exactly the content that was judged stale)."""
+        import obstore
+        import obstore.exceptions as oe
+
+        try:
+            got = obstore.get(self.file.store, self.file.key)
+            etag = got.meta.get("e_tag")
+            data = json.loads(bytes(got.bytes()) or b"{}")
+        except (oe.NotFoundError, FileNotFoundError):
+            return {}, None
+        except ValueError:
+            return {}, None
+        except Exception as e:
+            raise remote_error(e, f"reading the lock {str(self.file)!r}", self.file.options) from None
+        return (data if isinstance(data, dict) else {}), etag
+
     def holder(self) -> dict:
+        if self.remote:
+            info, self._seen = self._read_object()
+            return info
         try:
             data = json.loads(self.file.read_text() or "{}")
             return data if isinstance(data, dict) else {}
@@ -399,6 +538,11 @@ class OutputLock:
                     f"Output {str(self.path)!r} holds the lock of a run that is gone ({who}{since}); run the same "
                     f"command with --resume to finish it, or --overwrite to start it again."
                 )
+            if self.remote:
+                if self._take_over_object():
+                    self.held = True
+                    return self
+                continue
             aside = self.file.with_name(f"{LOCK_FILE}.stale-{os.getpid()}")
             try:
                 os.rename(self.file, aside)  # only one run can move the stale lock away
@@ -412,7 +556,28 @@ class OutputLock:
                 pass
         raise OutputLockedError(f"Output {str(self.path)!r}: another run keeps taking its lock; try again.")
 
+    def _take_over_object(self) -> bool:
+        """Replace a stale lock object with ours, conditional on the ETag read: one winner."""
+        import obstore.exceptions as oe
+
+        seen = getattr(self, "_seen", None)
+        if seen is None:
+            return False
+        try:
+            self.etag = self.file.write_bytes(self._record(), mode={"e_tag": seen}).get("e_tag")
+        except (oe.PreconditionError, oe.NotFoundError, FileNotFoundError):
+            return False
+        except Exception as e:
+            raise remote_error(e, f"taking over the lock {str(self.file)!r}", self.file.options) from None
+        return True
+
     def release(self) -> None:
+        if self.held and self.remote:
+            self.held = False
+            meta = self.file.head()
+            if meta is not None and (self.etag is None or meta.get("e_tag") == self.etag):
+                self.file.unlink(missing_ok=True)
+            return
         if self.held:
             self.held = False
             try:

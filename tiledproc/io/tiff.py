@@ -8,6 +8,12 @@ and runs on any worker. Peak memory is a few read regions, whatever the
 file size (a compressed image stored as one single strip is the exception:
 its strip must be decoded whole).
 
+A TIFF at a URL (``https://``, ``s3://``, ...) is read the same way through
+:class:`~tiledproc.io.remote.RangeFile`: every read tifffile makes is one
+ranged GET, so only the headers and the tiles or strips of the regions
+read are fetched, never the whole file; the bytes fetched are counted
+(:func:`~tiledproc.io.remote.bytes_read`).
+
 Axes: ``(y, x)`` becomes ``(1, y, x)``, ``(y, x, samples)`` becomes
 ``(samples, y, x)``, ``(band, y, x)`` stays. GeoTIFF georeferencing goes
 to the attributes (``proj:code``, ``spatial:transform``, the raw keys under
@@ -30,7 +36,15 @@ from dask.base import tokenize
 from ..errors import StoreNotFoundError, TiffError
 from .geo import GT_RASTER_TYPE, Georef, crs_from_geokeys, geo_attrs, geokeys_from_tags, transform_from_geotiff
 from .metadata import json_safe
+from .remote import ObjectPath, RangeFile, as_location, is_url
 from .safety import refuse_url
+
+
+def _open_tiff(path) -> tifffile.TiffFile:
+    """A TiffFile over a local path or, for an object, over ranged GETs."""
+    if isinstance(path, ObjectPath):
+        return tifffile.TiffFile(RangeFile(path), name=path.name)
+    return tifffile.TiffFile(str(path))
 
 __all__ = ["read_tiff", "tiff_attrs", "is_tiff", "TiffRegionReader"]
 
@@ -40,9 +54,11 @@ READ_BUDGET = 256 * 2**20
 
 
 def is_tiff(path) -> bool:
-    p = Path(path)
+    p = as_location(path) if is_url(path) else Path(path)
     if p.suffix.lower() in TIFF_SUFFIXES:
         return True
+    if isinstance(p, ObjectPath):
+        return False
     if p.is_file():
         with open(p, "rb") as f:
             head = f.read(4)
@@ -54,10 +70,11 @@ class TiffRegionReader:
     """A picklable array-like over one series of a TIFF: ``reader[y0:y1, ...]``."""
 
     def __init__(self, path, series: int = 0):
-        self.path = str(Path(path).expanduser())
+        self.remote = as_location(path) if is_url(path) else None
+        self.path = str(self.remote) if self.remote is not None else str(Path(path).expanduser())
         self.series = series
         try:
-            with tifffile.TiffFile(self.path) as tf:
+            with self._open() as tf:
                 if series >= len(tf.series):
                     raise TiffError(f"{self.path!r} has {len(tf.series)} image series, not {series + 1}.")
                 s = tf.series[series]
@@ -67,7 +84,7 @@ class TiffRegionReader:
                 page = s.keyframe
                 self.tiled = bool(page.is_tiled)
                 # a single contiguous, uncompressed block: readable through a memory map
-                self.offset = s.dataoffset if s.dataoffset is not None else None
+                self.offset = s.dataoffset if s.dataoffset is not None and self.remote is None else None
                 self.byteorder = tf.byteorder
                 self.chunk_shape = tuple(getattr(page, "chunks", ()) or ())
                 self.compression = getattr(page.compression, "name", str(page.compression))
@@ -76,8 +93,8 @@ class TiffRegionReader:
         except (tifffile.TiffFileError, OSError, ValueError) as e:
             raise TiffError(f"Cannot read {self.path!r} as a TIFF: {e}") from e
         self.ndim = len(self.shape)
-        st = os.stat(self.path)
-        self.stamp = (st.st_size, st.st_mtime_ns)
+        st = self.remote.stat() if self.remote is not None else os.stat(self.path)
+        self.stamp = (st.st_size, st.st_mtime_ns, getattr(st, "e_tag", None))
         if all(self.shape):
             # decode one pixel now, so a compression nothing here can decode is refused
             # before any output is made, not halfway through the write
@@ -90,6 +107,9 @@ class TiffRegionReader:
                     f"check that it imports (python -c 'import imagecodecs')."
                 ) from e
 
+    def _open(self) -> tifffile.TiffFile:
+        return _open_tiff(self.remote if self.remote is not None else self.path)
+
     def __getitem__(self, key):
         if self.offset is not None:
             dtype = self.dtype.newbyteorder(self.byteorder)
@@ -99,7 +119,7 @@ class TiffRegionReader:
                 out = np.array(view[key], dtype=self.dtype)
                 del view  # no view may outlive the map
             return out
-        with tifffile.TiffFile(self.path) as tf:
+        with self._open() as tf:
             store = tf.series[self.series].aszarr()
             try:
                 return np.asarray(zarr.open_array(store, mode="r")[key])
@@ -131,10 +151,13 @@ def _read_chunks(reader: TiffRegionReader, yx_chunks: tuple[int, int]) -> tuple:
 def read_tiff(path, *, chunks=(1, 1024, 1024), series: int = 0) -> da.Array:
     """A TIFF as a lazy ``(band, y, x)`` dask array with the given chunks."""
     refuse_url(path, "TIFF")
-    p = Path(path).expanduser()
-    if not p.exists():
+    p = as_location(path)
+    if isinstance(p, ObjectPath):
+        if not p.is_file():
+            raise StoreNotFoundError(f"Input TIFF {str(p)!r} does not exist.")
+    elif not p.exists():
         raise StoreNotFoundError(f"Input TIFF {str(p)!r} does not exist.")
-    if not p.is_file():
+    elif not p.is_file():
         raise TiffError(f"{str(p)!r} is not a file.")
     reader = TiffRegionReader(p, series)
     axes = reader.axes
@@ -179,7 +202,7 @@ def tiff_attrs(path, series: int = 0) -> dict:
     descriptions from GDAL_METADATA (``band_names``).
     """
     attrs: dict = {}
-    with tifffile.TiffFile(str(path)) as tf:
+    with _open_tiff(as_location(path)) as tf:
         page = tf.series[series].keyframe
         tags = page.tags
         nd = tags.get(42113)

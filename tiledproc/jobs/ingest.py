@@ -9,6 +9,7 @@ from ..execute.schedulers import parse_scheduler
 from .write import write_outputs
 from ..io.codecs import DEFAULT_CODEC
 from ..io.output import OutputSpec
+from ..io.remote import ObjectPath, as_location, is_url
 from ..io.tiff import read_tiff, tiff_attrs
 
 __all__ = ["ingest_tiff"]
@@ -27,7 +28,8 @@ def ingest_tiff(
     threads: int | None = None,
     progress: str = "off",
     space_check: bool = True,
-) -> Path:
+    storage_options: dict | None = None,
+) -> Path | ObjectPath:
     """Convert a TIFF to a Zarr raster without loading the file.
 
     The TIFF is read region by region (its tiles or strips), each region
@@ -39,8 +41,12 @@ def ingest_tiff(
     src : str or os.PathLike
         TIFF, BigTIFF or GeoTIFF, tiled or stripped, any compression tifffile and
         imagecodecs decode (LZW and Deflate with predictors, ZSTD, JPEG, ...).
+        A URL (``https://``, ``s3://``, ``gs://``, ``az://``) is read with range
+        requests, region by region: only the headers and the tiles or strips
+        needed are fetched (:func:`tiledproc.io.remote.bytes_read` counts them).
     dst : str or os.PathLike
-        The output store (a directory, conventionally ending in ``.zarr``).
+        The output store (a directory, conventionally ending in ``.zarr``), or
+        a URL as for :func:`save_raster`.
     chunks : (int, int, int), optional
         Stored ``(band, y, x)`` chunks; default ``(1, 1024, 1024)``, clipped
         to the shape.
@@ -57,6 +63,8 @@ def ingest_tiff(
         As for :func:`save_raster`.
     progress : {'off', 'auto', 'bar', 'log'}, optional
         As for :func:`save_raster` (default ``'off'``).
+    storage_options : dict, optional
+        As for :func:`save_raster`, for ``src`` and ``dst`` when they are URLs.
 
     Returns
     -------
@@ -106,6 +114,8 @@ def ingest_tiff(
     >>> shutil.rmtree(directory)
     """
     chunks = tuple(chunks) if chunks is not None else (1, 1024, 1024)
+    if is_url(src):
+        src = as_location(src, storage_options)
     array = read_tiff(src, chunks=chunks, series=series)
     spec = OutputSpec(
         dst,
@@ -114,6 +124,7 @@ def ingest_tiff(
         codec=codec,
         provenance={"operation": "ingest_tiff", "parameters": {"series": series}, "input": str(src)},
         attrs=tiff_attrs(src, series),
+        storage_options=storage_options,
     )
     write_outputs([spec], overwrite=overwrite, resume=resume, inputs=[src],
                   scheduler=parse_scheduler(scheduler, workers=threads),

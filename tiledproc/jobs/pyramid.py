@@ -22,6 +22,7 @@ import contextlib
 from ..io.chunkio import write_chunk
 from ..io.levels import create_level, level_array, set_levels
 from ..io.read import decode_nodata, read_attrs
+from ..io.remote import as_location
 from ..kernels.resample import downsample2, subsample2
 from ..execute.schedulers import Executor, SchedulerSpec, build_graph, open_executor, parse_scheduler
 
@@ -43,7 +44,7 @@ def add_levels(path, levels: int, *, scheduler: SchedulerSpec | str | None = Non
     names of all levels, ``"0"`` first. ``executor`` is one already open
     (a run's own), else one is opened for ``scheduler``.
     """
-    path = Path(path)
+    path = as_location(path)  # a local Path or an object-store URL
     spec = scheduler if isinstance(scheduler, SchedulerSpec) else parse_scheduler(scheduler)
     with contextlib.ExitStack() as stack:
         if executor is None:

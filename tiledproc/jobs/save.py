@@ -17,6 +17,7 @@ from ..io.codecs import DEFAULT_CODEC
 from ..io.layout import inherited_attrs, source_stores
 from ..io.metadata import json_safe
 from ..ops._xarray import dataarray_nodata, is_dataarray
+from ..io.remote import ObjectPath, as_location, is_url
 
 __all__ = ["save_raster"]
 
@@ -37,7 +38,8 @@ def save_raster(
     pyramid: int = 0,
     space_check: bool = True,
     zarr_format: int = 3,
-) -> Path:
+    storage_options: dict[str, Any] | None = None,
+) -> Path | ObjectPath:
     """Write ``array`` to ``path`` as a Zarr v3 (OME-Zarr 0.5) raster, one task per chunk.
 
     A dask array is computed here, chunk by chunk: each chunk is written as
@@ -52,7 +54,9 @@ def save_raster(
         ``(y, x)`` array is stored as one band. A DataArray's nodata
         (``_FillValue``, as rioxarray declares it) is stored as ``nodata``.
     path : str or os.PathLike
-        The output store (a directory, conventionally ending in ``.zarr``).
+        The output store: a directory, conventionally ending in ``.zarr``, or
+        a URL ``s3://``, ``gs://``, ``az://`` or ``memory://`` (README, "Object
+        storage").
     overwrite : bool, optional
         Replace an existing output. Without it an existing output is refused.
         Only a store tiledproc wrote (its ``zarr.json`` carries tiledproc's
@@ -99,15 +103,21 @@ def save_raster(
     space_check : bool, optional
         Refuse an output larger, uncompressed, than the free space of its
         file system (default). Turn it off for data known to compress well.
+        Object stores are not checked.
     zarr_format : {3, 2}, optional
         3 (default): Zarr v3, OME-Zarr 0.5. 2: Zarr v2 with OME-Zarr 0.4
         metadata, for readers that know only v2 (GDAL up to 3.12); the
         fill value is the declared nodata.
+    storage_options : dict, optional
+        For URLs (the output and any URL in ``inputs``): ``endpoint``,
+        ``region``, ``anonymous``, ``profile``, ... ; by default each cloud's
+        environment and credential chain. Never written to the output.
 
     Returns
     -------
-    path : pathlib.Path
-        The output store (``path`` with ``~`` expanded).
+    path : pathlib.Path or ObjectPath
+        The output store (``path`` with ``~`` expanded; a URL as an
+        ``ObjectPath``, whose ``str`` is the URL).
 
     Raises
     ------
@@ -167,7 +177,8 @@ def save_raster(
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
     provenance.setdefault("operation", "save_raster")
     spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs,
-                      zarr_format=zarr_format)
+                      zarr_format=zarr_format, storage_options=storage_options)
+    inputs = [as_location(i, storage_options) if is_url(i) else i for i in inputs]
     write_outputs([spec], overwrite=overwrite, resume=resume, inputs=inputs,
                   scheduler=parse_scheduler(scheduler, workers=threads),
                   progress=progress, pyramid=pyramid, space_check=space_check)

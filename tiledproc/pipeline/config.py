@@ -26,6 +26,9 @@ Format::
     path = "out/mean.zarr"
     codec = "lz4"                # optional
 
+    [storage]                    # optional: options of the object stores the paths are
+    endpoint = "http://127.0.0.1:9000"   # URLs in (s3://, gs://, az://, https://; no secrets:
+    region = "us-east-1"                 # credentials come from the environment or a profile)
     [run]                        # optional defaults for the command line options
     scheduler = "threads"        # threads | processes | synchronous (an address needs
                                  # --allow-remote-scheduler, see below)
@@ -71,6 +74,7 @@ from typing import Any
 from pathlib import Path
 from ..errors import ConfigError, TiledprocError
 from ..io.codecs import CODECS
+from ..io.remote import as_location, is_url
 from ..io.safety import refuse_url
 from .operations import all_operations
 from .registry import Operation
@@ -79,7 +83,9 @@ log = logging.getLogger("tiledproc")
 
 __all__ = ["Pipeline", "InputDecl", "StepDecl", "OutputDecl", "load_pipeline", "parse_pipeline", "Ref"]
 
-TOP_LEVEL = ("pipeline", "input", "inputs", "steps", "outputs", "run", "cluster")
+TOP_LEVEL = ("pipeline", "input", "inputs", "steps", "outputs", "run", "cluster", "storage")
+#: [storage] keys that carry secrets: refused in a file (they would end up in repositories)
+SECRET_STORAGE_KEY = re.compile(r"secret|token|password|sas|account_key|credential|session", re.I)
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 RUN_KEYS = {
     "scheduler": str, "cluster": str, "progress": str, "overwrite": bool, "pyramid": int, "codec": str,
@@ -144,6 +150,8 @@ class Pipeline:
     run: dict = field(default_factory=dict)
     cluster: dict = field(default_factory=dict)
     name: str = "pipeline"
+    #: the [storage] table: options of the object stores named by URL
+    storage: dict = field(default_factory=dict)
 
 
 class _Ctx:
@@ -218,7 +226,33 @@ def _int_list(ctx, table, key, value, length=None) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _parse_input(ctx, table: str, name: str, data, base: Path) -> InputDecl:
+def _parse_storage(ctx, data) -> dict:
+    storage = data.get("storage", {})
+    if not isinstance(storage, dict):
+        ctx.fail("storage", None, "expected a table of storage options such as endpoint and region.")
+    for key, value in storage.items():
+        if SECRET_STORAGE_KEY.search(key):
+            ctx.fail("storage", key, "credentials do not belong in a pipeline file; give them through the "
+                                     "environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ...) or a profile "
+                                     "(profile = \"name\").")
+        if not isinstance(value, (str, bool, int, float)):
+            ctx.fail("storage", key, f"expected a string, number or boolean, got {type(value).__name__}.")
+    return dict(storage)
+
+
+def _location(ctx, table: str, raw: str, base: Path, storage: dict, what: str):
+    """A path of the file: a URL (with the [storage] options) or a local path relative to ``base``."""
+    if is_url(raw):
+        try:
+            refuse_url(raw, what)
+            return as_location(raw, storage or None)
+        except TiledprocError as e:
+            ctx.fail(table, "path", str(e))
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _parse_input(ctx, table: str, name: str, data, base: Path, storage: dict | None = None) -> InputDecl:
     if not isinstance(data, dict):
         ctx.fail(table, None, f"expected a table with a path, got {data!r}.")
     _check_types(ctx, table, data, {"path": str, "chunks": list, "synth": dict, "series": int,
@@ -227,13 +261,7 @@ def _parse_input(ctx, table: str, name: str, data, base: Path) -> InputDecl:
         ctx.fail(table, "path", "missing; give the Zarr store or TIFF to read.")
     if data.get("series", 0) < 0:
         ctx.fail(table, "series", f"expected a TIFF series number >= 0, got {data['series']!r}.")
-    try:
-        refuse_url(data["path"], "input")
-    except TiledprocError as e:
-        ctx.fail(table, "path", str(e))
-    path = Path(data["path"]).expanduser()
-    if not path.is_absolute():
-        path = base / path
+    path = _location(ctx, table, data["path"], base, storage or {}, "input")
     chunks = _int_list(ctx, table, "chunks", data["chunks"], 3) if "chunks" in data else None
     synth = data.get("synth")
     if synth is not None:
@@ -355,10 +383,11 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
         ctx.fail("pipeline", None, "expected a table.")
     _check_types(ctx, "pipeline", meta, {"name": str, "description": str})
 
+    storage = _parse_storage(ctx, data)
     # inputs
     inputs: dict[str, InputDecl] = {}
     if "input" in data:
-        inputs["input"] = _parse_input(ctx, "input", "input", data["input"], base)
+        inputs["input"] = _parse_input(ctx, "input", "input", data["input"], base, storage)
     extra = data.get("inputs", {})
     if not isinstance(extra, dict):
         ctx.fail("inputs", None, "expected tables [inputs.NAME] with a path each.")
@@ -366,7 +395,7 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
         if not NAME.match(name) or name in inputs:
             ctx.fail(f"inputs.{name}", None, "input names are identifiers, each used once "
                                              "([input] is the input called 'input').")
-        inputs[name] = _parse_input(ctx, f"inputs.{name}", name, decl, base)
+        inputs[name] = _parse_input(ctx, f"inputs.{name}", name, decl, base, storage)
     if not inputs:
         ctx.fail("input", None, "missing; a pipeline needs an [input] table with a path.")
 
@@ -436,14 +465,9 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
             ctx.fail(table, "from", "an output must come from a step, not straight from an input.")
         if "codec" in raw and raw["codec"] not in CODECS:
             ctx.fail(table, "codec", f"expected one of {', '.join(repr(c) for c in CODECS)}, got {raw['codec']!r}.")
-        try:
-            refuse_url(raw["path"], "output")
-        except TiledprocError as e:
-            ctx.fail(table, "path", str(e))
-        path = Path(raw["path"]).expanduser()
-        if not path.is_absolute():
-            path = base / path
-        _check_output_path(ctx, table, raw["path"], path, base)
+        path = _location(ctx, table, raw["path"], base, storage, "output")
+        if not is_url(raw["path"]):
+            _check_output_path(ctx, table, raw["path"], path, base)
         chunks = _int_list(ctx, table, "chunks", raw["chunks"], 3) if "chunks" in raw else None
         outputs[name] = OutputDecl(name, ref, path, raw.get("codec"), chunks)
 
@@ -463,7 +487,8 @@ def parse_pipeline(data: dict, *, source: str = "<pipeline>", base: Path | None 
             check_cluster_config(cluster)
         except TiledprocError as e:
             ctx.fail("cluster", getattr(e, "key", None), str(e))
-    return Pipeline(source, base, inputs, steps, outputs, dict(run), dict(cluster), meta.get("name", "pipeline"))
+    return Pipeline(source, base, inputs, steps, outputs, dict(run), dict(cluster), meta.get("name", "pipeline"),
+                    storage)
 
 
 def unused_steps(steps: dict[str, StepDecl], outputs: dict[str, OutputDecl]) -> list[str]:
