@@ -114,4 +114,4 @@ def _nearest_tiles(img, out, ty_, tx_, check_huge, tree, plan, lim, X, pos, w):
             x1 = min(x0 + tx_, W)
             npts = _gather(img, y0, y1, x0, x1, X, pos, out, check_huge, plan, w.reg, tree.colours)
             if npts:
-                solve(X, npts - npts, npts, pos, out, tree, plan, w, lim)  # a plain int, not literal 0 (one compile)
+                solve(X, 0, npts, pos, out, tree, plan, w, lim)  # literal 0, as in solve.runs: one version

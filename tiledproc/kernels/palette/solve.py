@@ -132,7 +132,8 @@ def solve(X, s, e, pos, out, tree, plan, w, lim):
 @njit(nogil=True, cache=True, error_model="numpy", _nrt=False)
 def _runs(X, pos, out, tree, plan, w, lim, Xt):
     """The points of X ``run`` at a time, each run copied to the C-contiguous Xt (C, run):
-    solve is then compiled once, for the same array types as the tiles' (not for a strided view)."""
+    solve is then compiled once, for the same types as the tiles' (not for a strided view);
+    its start is the literal 0 there and here (a runtime start costs 5% of the tiles' speed)."""
     C, U = X.shape
     run = Xt.shape[1]
     for s in range(0, U, run):
@@ -140,7 +141,7 @@ def _runs(X, pos, out, tree, plan, w, lim, Xt):
         for c in range(C):
             for t in range(s, e):
                 Xt[c, t - s] = X[c, t]
-        solve(Xt, s - s, e - s, pos[s:e], out, tree, plan, w, lim)
+        solve(Xt, 0, e - s, pos[s:e], out, tree, plan, w, lim)
 
 
 def solve_runs(X, pos, out, prepared, lim: Limits):
