@@ -49,7 +49,10 @@ those are runtime values (an output not wanted is a one-row dummy, the x
 tree's final pass has 4 or 8 terms); the block centre is taken with numpy,
 and slices are copied by loops (``a[:] = b`` compiles numba's shape-mismatch
 message formatting, about 2 s). Deep call chains multiply the compile time
-(each level re-optimises what it links), so the driver is flat.
+(each level re-optimises what it links), so the driver is flat, and the y
+passes (one call site each) are inlined at numba's IR level
+(``inline="always"``): LLVM then optimises them once, in the driver, instead
+of once per level (5.9 -> 4.2 s for the driver).
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def block_shift(src2d: np.ndarray) -> float:
     return float(np.median(sample)) if sample.size else 0.0
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def _span_suffix(lv, lo, hi, off, c, B, var, omit, Sn, Sm):
     """Sm = Sn + (y, y**2, count) of positions lo .. hi - 1, y = lv[s + off] - c."""
     n = hi - lo
@@ -119,7 +122,7 @@ def _span_suffix(lv, lo, hi, off, c, B, var, omit, Sn, Sm):
                 rn[s] = an[s] + (0.0 if isnan else 1.0)
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def _span_acc(lv, lo, hi, off, c, B, var, omit, acc, Sm, V):
     """acc += (y, y**2, count) of positions lo .. hi - 1; V = Sm + acc."""
     n = hi - lo
@@ -232,7 +235,7 @@ def _edge_span(eb, lo, hi, c, B, var, omit, accumulate, Sn, Sm, V):
                 Sm[qn + s] = Sn[qn + s] + cnt
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def _ysuffix(src2d, ridx, xmap, run, cval, c, eb, B, var, omit, Sn, Sm):
     """Sm = Sn + the quantities of block row ridx (-1: cval) at the extended columns."""
     L = xmap.shape[0]
@@ -246,7 +249,7 @@ def _ysuffix(src2d, ridx, xmap, run, cval, c, eb, B, var, omit, Sn, Sm):
         _edge_span(eb, lo, hi, c, B, var, omit, False, Sn, Sm, Sm)
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def _yacc(src2d, ridx, xmap, run, cval, c, eb, B, var, omit, acc, Sm, V):
     """acc += the quantities of block row ridx (-1: cval); V = Sm + acc."""
     L = xmap.shape[0]
