@@ -140,4 +140,4 @@ def main(argv=None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-from . import export, info, ingest, ops, preview, run, synth, verify  # noqa: E402,F401  (register the commands)
+from . import export, info, ingest, ops, preview, run, synth, verify, warmup  # noqa: E402,F401  (register the commands)

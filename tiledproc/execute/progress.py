@@ -3,6 +3,13 @@
 The same reporter serves every scheduler, because it is fed by the driver
 as each write task finishes (a dask callback locally, ``as_completed`` on a
 cluster), not by a scheduler-specific plugin.
+
+The ETA is not extrapolated from the first chunks: they may have paid for
+compiling the kernels (seconds, on a cold numba cache) or for warming the
+input's caches, which would put a 50-minute ETA on a 49-second job. The
+rate is measured from the moment the first chunk finished, and the ETA is
+shown ("ETA ?" until then) once ``ETA_AFTER`` more chunks have finished
+since that moment; the rate shown follows the same rule.
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ from .._format import format_bytes, format_seconds
 __all__ = ["Progress"]
 
 log = logging.getLogger("tiledproc")
+
+#: chunks that must finish after the first before an ETA is shown
+ETA_AFTER = 3
 
 
 class Progress:
@@ -44,24 +54,51 @@ class Progress:
         self.done = 0
         self.bytes = 0
         self.start = time.monotonic()
+        # when the first update came and how many chunks it brought (the rate is taken after it)
+        self._t_first: float | None = None
+        self._n_first = 0
+        self._b_first = 0
         self._last = 0.0
         self._closed = False
         if self.mode == "log":
             log.info("%s: %d chunks, %s", self.label, self.total, format_bytes(self.total_bytes))
 
+    def eta(self, now: float | None = None) -> float | None:
+        """Seconds left, from the rate since the first chunk finished; None while unknown."""
+        if self.total and self.done >= self.total:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        after = self.done - self._n_first
+        if self._t_first is None or after < ETA_AFTER or now <= self._t_first:
+            return None
+        return (self.total - self.done) * (now - self._t_first) / after
+
+    def rate(self, now: float | None = None) -> float | None:
+        """Bytes per second since the first chunk finished (over the whole run when it is over)."""
+        now = time.monotonic() if now is None else now
+        if self.total and self.done >= self.total:
+            span = now - self.start
+            return self.bytes / span if span > 0 else None
+        if self._t_first is None or self.done - self._n_first < ETA_AFTER or now <= self._t_first:
+            return None
+        return (self.bytes - self._b_first) / (now - self._t_first)
+
     def _line(self) -> str:
-        elapsed = time.monotonic() - self.start
+        now = time.monotonic()
+        elapsed = now - self.start
         frac = self.done / self.total if self.total else 1.0
-        rate = self.bytes / elapsed if elapsed > 0 else 0.0
-        eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
-        eta_s = format_seconds(eta) if frac > 0 else "?"
-        return (f"{self.done}/{self.total} chunks ({100 * frac:.0f}%), {format_bytes(self.bytes)} "
-                f"at {format_bytes(rate)}/s, elapsed {format_seconds(elapsed)}, ETA {eta_s}")
+        eta, rate = self.eta(now), self.rate(now)
+        eta_s = "?" if eta is None else format_seconds(eta)
+        rate_s = "" if rate is None else f" at {format_bytes(rate)}/s"
+        return (f"{self.done}/{self.total} chunks ({100 * frac:.0f}%), {format_bytes(self.bytes)}"
+                f"{rate_s}, elapsed {format_seconds(elapsed)}, ETA {eta_s}")
 
     def update(self, chunks: int = 1, nbytes: int = 0) -> None:
         self.done += chunks
         self.bytes += nbytes
         now = time.monotonic()
+        if self._t_first is None and self.done > 0:
+            self._t_first, self._n_first, self._b_first = now, self.done, self.bytes
         if self.mode == "bar":
             if now - self._last >= 0.1 or self.done >= self.total:
                 self._last = now

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import _status  # noqa: F401  (the "compiling ..." status line)
+
 __all__ = ["gradient_block", "compact_block", "OUTPUTS"]
 
 OUTPUTS = ("d_y", "d_x", "d_yy", "d_yx", "d_xx")

@@ -23,6 +23,7 @@ import scipy.fft
 import scipy.ndimage
 from numba import njit
 
+from . import _status  # noqa: F401  (the "compiling ..." status line)
 from ._boundary import contiguous_run
 
 __all__ = ["separable_factors", "gabor_block_separable", "gabor_block_fft", "extend_block"]
@@ -56,10 +57,12 @@ def separable_factors(frequency, theta, sigma_x, sigma_y, offset, x0, y0):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _x_pass(src2d, rows, xmap, run, cval, br, bi, Tr, Ti, ext):
+def _x_pass(src2d, rows, xmap, run, cval, br, bi, has_bi, Tr, Ti, ext):
     """Tr/Ti[t] = the real/imaginary correlation along x of extended row rows[t].
 
-    ``bi``/``Ti`` are None when the x factor is real (a carrier along y only).
+    Without ``has_bi`` the x factor is real (a carrier along y only): ``bi`` and
+    ``Ti`` are not used. (Runtime flags, not None arguments: one compiled version
+    per input dtype.)
     """
     W = Tr.shape[1]
     x0 = br.shape[0] - 1
@@ -91,7 +94,7 @@ def _x_pass(src2d, rows, xmap, run, cval, br, bi, Tr, Ti, ext):
             minus = ext[x0 - k:x0 - k + W]
             for j in range(W):
                 tr[j] += ck * (plus[j] + minus[j])
-        if Ti is not None:
+        if has_bi:
             ti = Ti[t]
             for j in range(W):
                 ti[j] = 0.0
@@ -104,11 +107,14 @@ def _x_pass(src2d, rows, xmap, run, cval, br, bi, Tr, Ti, ext):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _y_pass(Tr, Ti, ar, ai, cr, ci, H, out_re, out_im, out_mag, Ur, Ui):
+def _y_pass(Tr, Ti, has_ti, ar, ai, has_ai, cr, ci, H, out_re, out_im, out_mag, want, Ur, Ui):
     """U = sum_k a(k) T[t + k] (complex), then out = c * U.
 
-    ``Ti`` is None when T is real; ``ai`` is None when the y factor is real.
+    Without ``has_ti`` T is real (``Ti`` not used); without ``has_ai`` the y factor
+    is real (``ai`` not used); ``want`` = (real, imag, magnitude): the outputs
+    written (the others are not touched).
     """
+    want_re, want_im, want_mag = want
     W = Tr.shape[1]
     y0 = ar.shape[0] - 1
     for i in range(H):
@@ -118,7 +124,7 @@ def _y_pass(Tr, Ti, ar, ai, cr, ci, H, out_re, out_im, out_mag, Ur, Ui):
         for j in range(W):
             Ur[j] = a0 * row_r[j]
             Ui[j] = 0.0
-        if Ti is not None:
+        if has_ti:
             row_i = Ti[t]
             for j in range(W):
                 Ui[j] = a0 * row_i[j]
@@ -128,28 +134,28 @@ def _y_pass(Tr, Ti, ar, ai, cr, ci, H, out_re, out_im, out_mag, Ur, Ui):
             mr = Tr[t - k]
             for j in range(W):
                 Ur[j] += ck * (pr[j] + mr[j])
-            if ai is not None:
+            if has_ai:
                 sk = ai[k]
                 for j in range(W):
                     Ui[j] += sk * (pr[j] - mr[j])
-            if Ti is not None:
+            if has_ti:
                 pi = Ti[t + k]
                 mi = Ti[t - k]
                 for j in range(W):
                     Ui[j] += ck * (pi[j] + mi[j])
-                if ai is not None:
+                if has_ai:
                     sk2 = ai[k]
                     for j in range(W):
                         Ur[j] -= sk2 * (pi[j] - mi[j])
-        if out_re is not None:
+        if want_re:
             o = out_re[i]
             for j in range(W):
                 o[j] = cr * Ur[j] - ci * Ui[j]
-        if out_im is not None:
+        if want_im:
             o = out_im[i]
             for j in range(W):
                 o[j] = cr * Ui[j] + ci * Ur[j]
-        if out_mag is not None:
+        if want_mag:
             o = out_mag[i]
             for j in range(W):
                 re = cr * Ur[j] - ci * Ui[j]
@@ -169,15 +175,26 @@ def gabor_block_separable(block2d, ymap, xmap, factors, cval, outputs, out_dtype
         bi = None
     if np.abs(ai).max() <= 1e-14 * np.abs(ar).max():
         ai = None
+    # one compiled version per input dtype: float32 or float64 in and out alike
+    work = np.float32 if (block2d.dtype == np.float32 and np.dtype(out_dtype) == np.float32) else np.float64
+    block2d = np.ascontiguousarray(block2d, dtype=work)
+    ymap = np.ascontiguousarray(ymap, dtype=np.int64)
+    xmap = np.ascontiguousarray(xmap, dtype=np.int64)
+    ar, br = np.ascontiguousarray(ar, dtype=np.float64), np.ascontiguousarray(br, dtype=np.float64)
     Tr = np.empty((ymap.shape[0], W))
-    Ti = None if bi is None else np.empty((ymap.shape[0], W))
-    _x_pass(block2d, ymap, xmap, contiguous_run(xmap), float(cval), br, bi, Tr, Ti,
+    Ti = Tr if bi is None else np.empty((ymap.shape[0], W))
+    _x_pass(block2d, ymap, xmap, contiguous_run(xmap), float(cval), br,
+            br if bi is None else np.ascontiguousarray(bi, dtype=np.float64), bi is not None, Tr, Ti,
             np.empty(xmap.shape[0]))
-    out = np.empty((len(outputs), H, W), dtype=out_dtype)
+    out = np.empty((len(outputs), H, W), dtype=work)
+    unused = np.empty((0, W), dtype=work)
     pick = {name: out[k] for k, name in enumerate(outputs)}
-    _y_pass(Tr, Ti, ar, ai, c.real, c.imag, H, pick.get("real"), pick.get("imag"), pick.get("magnitude"),
+    want = tuple(name in pick for name in ("real", "imag", "magnitude"))
+    _y_pass(Tr, Ti, bi is not None, ar, ar if ai is None else np.ascontiguousarray(ai, dtype=np.float64),
+            ai is not None, float(c.real), float(c.imag), int(H),
+            pick.get("real", unused), pick.get("imag", unused), pick.get("magnitude", unused), want,
             np.empty(W), np.empty(W))
-    return out
+    return out if out.dtype == out_dtype else out.astype(out_dtype)
 
 
 def extend_block(block2d: np.ndarray, ymap: np.ndarray, xmap: np.ndarray, cval: float) -> np.ndarray:

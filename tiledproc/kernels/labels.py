@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import _status  # noqa: F401  (the "compiling ..." status line)
+
 __all__ = [
     "label_dtype",
     "block_table",

@@ -38,16 +38,21 @@ level ``k`` holds the sums of ``2**k`` neighbours (built by shifted adds),
 and the window starting at ``j`` is the sum, left to right, of the
 level-``L`` blocks at ``j, j + 2**L, ...`` then of one block per lower set
 bit of ``w_x`` (see ``_tree``). That sum is written out in compiled code
-(groups of 3 or 4 terms passed as tuples, 3 to 12 terms in all, padded with
-a zero row) and fused with the statistics of the output row.
+(one or two groups of 4 terms passed as tuples, padded with a zero row;
+the leading terms of longer trees summed ahead) and fused with the statistics of the output row.
 
 Numba notes: loops vectorise when they index contiguous 1-D arrays by the
-bare loop variable, or by ``offset + i`` with unsigned integers (``U``);
-optional quantities and outputs are passed as None (numba compiles one
-specialisation per combination and prunes ``x is not None`` branches *when x
-is None*; the other direction is not pruned, hence the overloads that pick
-an implementation from the argument types). Deep call chains multiply the
-compile time (each level re-optimises what it links), so the driver is flat.
+bare loop variable, or by ``offset + i`` with unsigned integers (``U``).
+Compile time: the driver is compiled once per input dtype (float32 or
+float64, in and out alike), whatever the size, mode, nan_policy or outputs:
+those are runtime values (an output not wanted is a one-row dummy, the x
+tree's final pass has 4 or 8 terms); the block centre is taken with numpy,
+and slices are copied by loops (``a[:] = b`` compiles numba's shape-mismatch
+message formatting, about 2 s). Deep call chains multiply the compile time
+(each level re-optimises what it links), so the driver is flat, and the y
+passes (one call site each) are inlined at numba's IR level
+(``inline="always"``): LLVM then optimises them once, in the driver, instead
+of once per level (5.9 -> 4.2 s for the driver).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from . import _status  # noqa: F401  (the "compiling ..." status line)
 from ._boundary import contiguous_run
 
 __all__ = ["box_stats"]
@@ -65,44 +71,18 @@ __all__ = ["box_stats"]
 U = np.uint64
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
-def _block_shift(src2d):
+def block_shift(src2d: np.ndarray) -> float:
     """A robust centre of a 2-D block: the median of up to ~4096 finite values
     on a regular grid (0 when there are none). The median, not the mean, so
-    that one huge outlier does not move the centre of the whole block."""
+    that one huge outlier does not move the centre of the whole block.
+    (numpy, not numba: np.median would cost a second of compile time.)"""
     H, W = src2d.shape
-    sy = max(1, H // 64)
-    sx = max(1, W // 64)
-    sample = np.empty(((H + sy - 1) // sy) * ((W + sx - 1) // sx))
-    n = 0
-    for i in range(0, H, sy):
-        for j in range(0, W, sx):
-            v = np.float64(src2d[i, j])
-            if np.isfinite(v):
-                sample[n] = v
-                n += 1
-    if n == 0:
-        return 0.0
-    return np.median(sample[:n])
+    sample = src2d[::max(1, H // 64), ::max(1, W // 64)].astype(np.float64).ravel()
+    sample = sample[np.isfinite(sample)]
+    return float(np.median(sample)) if sample.size else 0.0
 
 
-# Optional outputs are passed as None: numba compiles one specialisation per
-# combination and prunes the ``is not None`` branches (only when the argument
-# *is* None: code under ``x is None`` is still typed for an array ``x``).
-
-
-def _take(a, i):  # pragma: no cover - replaced by the overload in compiled code
-    return None if a is None else a[i]
-
-
-@overload(_take)
-def _take_overload(a, i):
-    if isinstance(a, types.NoneType):
-        return lambda a, i: None
-    return lambda a, i: a[i]
-
-
-@njit(nogil=True, cache=True, error_model="numpy")
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def _span_suffix(lv, lo, hi, off, c, B, var, omit, Sn, Sm):
     """Sm = Sn + (y, y**2, count) of positions lo .. hi - 1, y = lv[s + off] - c."""
     n = hi - lo
@@ -142,7 +122,7 @@ def _span_suffix(lv, lo, hi, off, c, B, var, omit, Sn, Sm):
                 rn[s] = an[s] + (0.0 if isnan else 1.0)
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def _span_acc(lv, lo, hi, off, c, B, var, omit, acc, Sm, V):
     """acc += (y, y**2, count) of positions lo .. hi - 1; V = Sm + acc."""
     n = hi - lo
@@ -220,6 +200,42 @@ def _edges(src2d, ridx, xmap, lo, hi, cval, eb):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
+def _edge_span(eb, lo, hi, c, B, var, omit, accumulate, Sn, Sm, V):
+    """The extended positions s < lo and s >= hi (values eb[s], float64) of one
+    row: ``Sm = Sn + (y, y**2, count)`` or, when ``accumulate``, ``Sn += ...;
+    V = Sm + Sn`` (the acc of _yacc). A plain loop: these are the few halo
+    columns (a whole row only for the cval rows of mode constant), so one
+    compiled loop serves every variant instead of four vectorised ones."""
+    L = eb.shape[0]
+    qn = B * (2 if var else 1)
+    for k in range(lo + L - hi):
+        s = k if k < lo else hi + (k - lo)
+        y = eb[s] - c
+        cnt = 1.0
+        if omit and y != y:
+            y = 0.0
+            cnt = 0.0
+        if accumulate:
+            t = Sn[s] + y
+            Sn[s] = t
+            V[s] = Sm[s] + t
+            if var:
+                u = Sn[B + s] + y * y
+                Sn[B + s] = u
+                V[B + s] = Sm[B + s] + u
+            if omit:
+                p = Sn[qn + s] + cnt
+                Sn[qn + s] = p
+                V[qn + s] = Sm[qn + s] + p
+        else:
+            Sm[s] = Sn[s] + y
+            if var:
+                Sm[B + s] = Sn[B + s] + y * y
+            if omit:
+                Sm[qn + s] = Sn[qn + s] + cnt
+
+
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def _ysuffix(src2d, ridx, xmap, run, cval, c, eb, B, var, omit, Sn, Sm):
     """Sm = Sn + the quantities of block row ridx (-1: cval) at the extended columns."""
     L = xmap.shape[0]
@@ -230,12 +246,10 @@ def _ysuffix(src2d, ridx, xmap, run, cval, c, eb, B, var, omit, Sn, Sm):
         _span_suffix(src2d[ridx], lo, hi, off, c, B, var, omit, Sn, Sm)
     if lo > 0 or hi < L:
         _edges(src2d, ridx, xmap, lo, hi, cval, eb)
-        z = lo - lo  # a plain int (a literal 0 would compile another specialisation)
-        _span_suffix(eb, z, lo, z, c, B, var, omit, Sn, Sm)
-        _span_suffix(eb, hi, L, z, c, B, var, omit, Sn, Sm)
+        _edge_span(eb, lo, hi, c, B, var, omit, False, Sn, Sm, Sm)
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
 def _yacc(src2d, ridx, xmap, run, cval, c, eb, B, var, omit, acc, Sm, V):
     """acc += the quantities of block row ridx (-1: cval); V = Sm + acc."""
     L = xmap.shape[0]
@@ -246,9 +260,7 @@ def _yacc(src2d, ridx, xmap, run, cval, c, eb, B, var, omit, acc, Sm, V):
         _span_acc(src2d[ridx], lo, hi, off, c, B, var, omit, acc, Sm, V)
     if lo > 0 or hi < L:
         _edges(src2d, ridx, xmap, lo, hi, cval, eb)
-        z = lo - lo  # a plain int (a literal 0 would compile another specialisation)
-        _span_acc(eb, z, lo, z, c, B, var, omit, acc, Sm, V)
-        _span_acc(eb, hi, L, z, c, B, var, omit, acc, Sm, V)
+        _edge_span(eb, lo, hi, c, B, var, omit, True, acc, Sm, V)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -314,91 +326,72 @@ def _gsum_overload(s, lev, o, i):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _tsum(lev, oa, ob, oc, i):
-    """The tree sum, left to right, of the terms lev[o + i] in up to three
-    groups (ob, oc: None when absent)."""
+def _tsum(lev, oa, ob, i):
+    """The tree sum, left to right, of the terms lev[o + i] of one or two
+    groups of 4 (ob None when absent)."""
     s = _gsum(None, lev, oa, i)
     if ob is not None:
         s = _gsum(s, lev, ob, i)
-    if oc is not None:
-        s = _gsum(s, lev, oc, i)
     return s
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _tf_mean(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row):
+def _tf_mean(lev, oa, ob, B, W, var, omit, inv_nfull, c, mean_row):
     """Mean only."""
     nW = U(W)
     bn = U(B * (2 if var else 1))
     if not omit:
         for j in range(nW):
-            s1 = _tsum(lev, oa, ob, oc, j)
-            if mean_row is not None:
-                mean_row[j] = c + s1 * inv_nfull
+            s1 = _tsum(lev, oa, ob, j)
+            mean_row[j] = c + s1 * inv_nfull
     else:
         for j in range(nW):
-            s1 = _tsum(lev, oa, ob, oc, j)
-            sn = _tsum(lev, oa, ob, oc, bn + j)
+            s1 = _tsum(lev, oa, ob, j)
+            sn = _tsum(lev, oa, ob, bn + j)
             inv_n = 1.0 / sn
             m = (np.nan if sn == 0.0 else s1) * inv_n
-            if mean_row is not None:
-                mean_row[j] = c + m
+            mean_row[j] = c + m
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _tf_var(lev, oa, ob, oc, B, W, omit, inv_nfull, c, mean_row, var_row):
+def _tf_var(lev, oa, ob, B, W, omit, inv_nfull, c, mean_row, var_row):
     """Variance (and mean); var = S2/n - (S1/n)**2 clamped at 0, NaN kept."""
     nW = U(W)
     b1 = U(B)
     bn = U(2 * B)
     if not omit:
         for j in range(nW):
-            s1 = _tsum(lev, oa, ob, oc, j)
-            s2 = _tsum(lev, oa, ob, oc, b1 + j)
+            s1 = _tsum(lev, oa, ob, j)
+            s2 = _tsum(lev, oa, ob, b1 + j)
             m = s1 * inv_nfull
-            if mean_row is not None:
-                mean_row[j] = c + m
+            mean_row[j] = c + m
             v = s2 * inv_nfull - m * m
-            if var_row is not None:
-                var_row[j] = v if v > 0.0 else (0.0 if v <= 0.0 else v)
+            var_row[j] = v if v > 0.0 else (0.0 if v <= 0.0 else v)
     else:
         for j in range(nW):
-            s1 = _tsum(lev, oa, ob, oc, j)
-            s2 = _tsum(lev, oa, ob, oc, b1 + j)
-            sn = _tsum(lev, oa, ob, oc, bn + j)
+            s1 = _tsum(lev, oa, ob, j)
+            s2 = _tsum(lev, oa, ob, b1 + j)
+            sn = _tsum(lev, oa, ob, bn + j)
             inv_n = 1.0 / sn
             if sn == 0.0:
                 s1 = np.nan
                 s2 = np.nan
             m = s1 * inv_n
-            if mean_row is not None:
-                mean_row[j] = c + m
+            mean_row[j] = c + m
             v = s2 * inv_n - m * m
-            if var_row is not None:
-                var_row[j] = v if v > 0.0 else (0.0 if v <= 0.0 else v)
-
-
-def _tf(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row, var_row):  # pragma: no cover
-    """_tf_mean or _tf_var, chosen at typing time (only the one needed is compiled)."""
-
-
-@overload(_tf)
-def _tf_overload(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row, var_row):
-    if isinstance(var_row, types.NoneType):
-        def impl(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row, var_row):
-            _tf_mean(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row)
-    else:
-        def impl(lev, oa, ob, oc, B, W, var, omit, inv_nfull, c, mean_row, var_row):
-            _tf_var(lev, oa, ob, oc, B, W, omit, inv_nfull, c, mean_row, var_row)
-    return impl
+            var_row[j] = v if v > 0.0 else (0.0 if v <= 0.0 else v)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var,
+def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var, want_mean,
                   lev, RL, steps, groups, o, B, Q, var, omit, S, acc, zero, eb, shifts):
     """Output row i = k*wy + m of each block: the vertical window sums
     V = S_k[0] for m == 0, else S_k[m] + the sum of the first m rows of
-    segment k + 1 (acc); then the window sums along x and the statistics."""
+    segment k + 1 (acc); then the window sums along x and the statistics.
+
+    One compiled version per input dtype: sizes, modes, nan_policy (omit) and
+    the outputs wanted (want_mean, var) are runtime values. An output not
+    wanted is a (1, 1, W) array whose one row is written over and over."""
     Ly = ymap.shape[0]
     H = Ly - wy + 1
     W = xmap.shape[0] - wx + 1
@@ -408,20 +401,13 @@ def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var,
     inv_nfull = 1.0 / float(wy * wx)
     V = lev[:n]
     Ls = S.shape[0] - 2
-    # the terms of the x tree in groups of 3 or 4, as tuples (see _tsum):
-    # 3, 4, 4+3, 4+4, 4+4+3 or 4+4+4 of them
+    # the terms of the x tree as one or two groups of 4, as tuples (see _tsum)
     T = o.shape[0]
-    o3 = (o[0], o[1], o[2])
     o4 = (o[0], o[1], o[2], o[3])
-    ob3 = (o[4], o[5], o[6]) if T >= 7 else o3
     ob4 = (o[4], o[5], o[6], o[7]) if T >= 8 else o4
-    oc3 = (o[8], o[9], o[10]) if T >= 11 else o3
-    oc4 = (o[8], o[9], o[10], o[11]) if T >= 12 else o4
     for b in range(src.shape[0]):
         src2d = src[b]
-        c = shifts[b] if shifts[b] == shifts[b] else _block_shift(src2d)
-        mean_b = _take(out_mean, b)
-        var_b = _take(out_var, b)
+        c = shifts[b]
         for i in range(H):
             k = i // wy
             m = i - k * wy
@@ -434,27 +420,22 @@ def _box_stats_3d(src, ymap, xmap, run, wy, wx, cval, out_mean, out_var,
                     dst = S[r] if r < Ls else S[Ls + (r & 1)]
                     _ysuffix(src2d, ymap[i + r], xmap, run, cval, c, eb, B, var, omit, prev, dst)
                     prev = dst
-                V[:] = S[0]
+                S0 = S[0]
+                for q in range(n):  # a loop, not V[:] = S[0]: no shape check to compile
+                    V[q] = S0[q]
             else:
                 if m == 1:
-                    acc[:] = 0.0
+                    for q in range(n):
+                        acc[q] = 0.0
                 _yacc(src2d, ymap[i + wy - 1], xmap, run, cval, c, eb, B, var, omit, acc, S[m], V)
             _levels(lev, RL, n, steps)
             _presum(lev, groups, n)
-            mean_row = _take(mean_b, i)
-            var_row = _take(var_b, i)
-            if T == 3:
-                _tf(lev, o3, None, None, B, W, var, omit, inv_nfull, c, mean_row, var_row)
-            elif T == 4:
-                _tf(lev, o4, None, None, B, W, var, omit, inv_nfull, c, mean_row, var_row)
-            elif T == 7:
-                _tf(lev, o4, ob3, None, B, W, var, omit, inv_nfull, c, mean_row, var_row)
-            elif T == 8:
-                _tf(lev, o4, ob4, None, B, W, var, omit, inv_nfull, c, mean_row, var_row)
-            elif T == 11:
-                _tf(lev, o4, ob4, oc3, B, W, var, omit, inv_nfull, c, mean_row, var_row)
+            mean_row = out_mean[b, i] if want_mean else out_mean[0, 0]
+            if var:
+                var_row = out_var[b, i]
+                _tf_var(lev, o4, ob4, B, W, omit, inv_nfull, c, mean_row, var_row)
             else:
-                _tf(lev, o4, ob4, oc4, B, W, var, omit, inv_nfull, c, mean_row, var_row)
+                _tf_mean(lev, o4, ob4, B, W, var, omit, inv_nfull, c, mean_row)
 
 
 def _plan(w: int, L: int) -> tuple[list[int], int]:
@@ -477,16 +458,19 @@ def _plan(w: int, L: int) -> tuple[list[int], int]:
 
 # relative costs (measured on 1024-wide rows) of a pass building one level
 # row, of a pass building two levels at once, of a pass summing 4 terms ahead,
-# and of one term of the final pass (which always has 4, 8 or 12 terms)
+# and of one term of the final pass (which always has 4 or 8 terms)
 _COST_LEVEL, _COST_DOUBLE, _COST_GROUP, _COST_TERM = 4, 5, 6, 1
 
 
 def _layout(T: int) -> tuple[int, int]:
-    """Number of presum groups and of final terms for a tree of T terms."""
-    for size in (3, 4, 7, 8, 11, 12):
+    """Number of presum groups and of final terms for a tree of T terms.
+
+    The final pass has 4 or 8 terms (two compiled loops, not one per tree
+    length: compile time); longer trees sum their leading terms ahead."""
+    for size in (8,):
         if T <= size:
             return 0, size
-    return 1 + -(-max(0, T - 15) // 3), 12
+    return 1 + -(-max(0, T - 11) // 3), 8
 
 
 def _tree(w: int, RL: int, L: int | None = None):
@@ -496,7 +480,7 @@ def _tree(w: int, RL: int, L: int | None = None):
     neighbours (row 0: the values). The window starting at j is the sum,
     left to right, of the level-L blocks at j, j + 2**L, ... (w >> L of them),
     then of one block of each lower set bit of w, from high to low, at its
-    offset. The final pass (_tf_*) adds 4, 8 or 12 terms (padded with a zero
+    offset. The final pass (_tf_*) adds 4 or 8 terms (padded with a zero
     row: ``x + 0.0 == x``); the leading terms of longer trees are summed ahead
     in groups of 4 (_presum) into two alternating rows. L minimises the cost.
 
@@ -518,8 +502,8 @@ def _tree(w: int, RL: int, L: int | None = None):
     zero = (L + 1) * RL
     tmp = [(L + 2) * RL, (L + 3) * RL]
     groups = []
-    if len(terms) > 12:
-        pre, terms = terms[:-11], terms[-11:]
+    if len(terms) > 8:
+        pre, terms = terms[:-7], terms[-7:]
         first, rest = pre[:4], pre[4:]
         groups.append([tmp[0]] + first + [zero] * (4 - len(first)))
         while rest:
@@ -591,45 +575,45 @@ def _unsound(m, v, c, has_var):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _flag(mean2d, var2d, std, c):
+def _flag(mean2d, var2d, has_var, std, c):
     H, W = mean2d.shape
     flags = np.zeros((H, W), dtype=np.bool_)
     for i in range(H):
         for j in range(W):
             v = 0.0
-            if var2d is not None:
+            if has_var:
                 v = np.float64(var2d[i, j])
                 if std:
                     v = v * v
-            flags[i, j] = _unsound(np.float64(mean2d[i, j]), v, c, var2d is not None)
+            flags[i, j] = _unsound(np.float64(mean2d[i, j]), v, c, has_var)
     return flags
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _serve(flags, c, mean64, var64, out_mean, out_var, std):
+def _serve(flags, c, mean64, var64, out_mean, out_var, has_var, std):
     """Flagged windows whose sums around ``c`` are sound: written, unflagged."""
     H, W = flags.shape
     for i in range(H):
         for j in range(W):
             if flags[i, j] and not _unsound(mean64[i, j], var64[i, j], c, True):
-                _put(out_mean, out_var, std, i, j, mean64[i, j], var64[i, j])
+                _put(out_mean, out_var, has_var, std, i, j, mean64[i, j], var64[i, j])
                 flags[i, j] = False
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _direct_rest(src2d, ymap, xmap, wy, wx, cval, omit, flags, out_mean, out_var, std):
+def _direct_rest(src2d, ymap, xmap, wy, wx, cval, omit, flags, out_mean, out_var, has_var, std):
     H, W = flags.shape
     for i in range(H):
         for j in range(W):
             if flags[i, j]:
                 m, v = _direct_window(src2d, ymap, xmap, i, j, wy, wx, cval, omit)
-                _put(out_mean, out_var, std, i, j, m, v)
+                _put(out_mean, out_var, has_var, std, i, j, m, v)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _put(out_mean, out_var, std, i, j, m, v):
+def _put(out_mean, out_var, has_var, std, i, j, m, v):
     out_mean[i, j] = m
-    if out_var is not None:
+    if has_var:
         out_var[i, j] = np.sqrt(v) if std else v
 
 
@@ -639,8 +623,9 @@ def _refine_windows(src, ymap, xmap, wy, wx, cval, omit, out_mean, out_var, std)
                  _refine=False)
     for b in range(src.shape[0]):
         src2d = src[b]
-        var_b = None if out_var is None else out_var[b]
-        flags = _flag(out_mean[b], var_b, std, _block_shift(src2d))
+        has_var = out_var is not None
+        var_b = out_var[b] if has_var else out_mean[b]  # (not read or written without has_var)
+        flags = _flag(out_mean[b], var_b, has_var, std, block_shift(src2d))
         for _ in range(_MAX_CENTRES):
             if not flags.any():
                 break
@@ -650,9 +635,10 @@ def _refine_windows(src, ymap, xmap, wy, wx, cval, omit, out_mean, out_var, std)
             if not np.isfinite(centre):
                 break
             Q = box_stats(src[b:b + 1], ymap, xmap, (wy, wx), _shift=centre, **stats)
-            _serve(flags, centre, Q[0, 0], Q[1, 0], out_mean[b], var_b, std)
+            _serve(flags, centre, Q[0, 0], Q[1, 0], out_mean[b], var_b, has_var, std)
         if flags.any():
-            _direct_rest(src2d, ymap, xmap, wy, wx, float(cval), bool(omit), flags, out_mean[b], var_b, std)
+            _direct_rest(src2d, ymap, xmap, wy, wx, float(cval), bool(omit), flags, out_mean[b], var_b,
+                         has_var, std)
 
 
 def box_stats(
@@ -688,7 +674,13 @@ def box_stats(
     H = ymap.shape[0] - wy + 1
     W = xmap.shape[0] - wx + 1
     lead = block.shape[:-2]
-    src = block.reshape((-1,) + block.shape[-2:])
+    out_dtype = np.dtype(out_dtype)
+    # two compiled versions: float32 in and out, float64 in and out (a float32
+    # block wanted in float64 is converted: exact, and no third compile)
+    work = np.float32 if (block.dtype == np.float32 and out_dtype == np.float32) else np.float64
+    src = np.ascontiguousarray(block.reshape((-1,) + block.shape[-2:]), dtype=work)
+    ymap = np.ascontiguousarray(ymap, dtype=np.int64)
+    xmap = np.ascontiguousarray(xmap, dtype=np.int64)
     want_mean = "mean" in outputs
     want_std = "std" in outputs
     want_var = want_std or "variance" in outputs
@@ -697,7 +689,7 @@ def box_stats(
     # the checks of _refine_windows need the mean of every window: kept in one
     # more slot when only a spread is asked for
     extra = int(_refine and not want_mean)
-    out = np.empty((len(outputs) + extra, src.shape[0], H, W), dtype=out_dtype)
+    out = np.empty((len(outputs) + extra, src.shape[0], H, W), dtype=work)
     index = {name: k for k, name in enumerate(outputs)}
     if extra:
         index["mean"] = len(outputs)
@@ -713,13 +705,19 @@ def box_stats(
     n = Q * B
     RL = n + (wx + 3) // 4 * 4
     K, steps, groups, offs = _tree(int(wx), RL)
+    if _shift is None:
+        shifts = np.array([block_shift(s) for s in src], dtype=np.float64)
+    else:
+        shifts = np.full(src.shape[0], float(_shift))
+    # an output not wanted: one row, written over (see _box_stats_3d)
+    unused = np.empty((1, 1, max(W, 0)), dtype=work)
     _box_stats_3d(
-        src, ymap, xmap, contiguous_run(xmap), wy, wx, float(cval), out_mean, out_var,
+        src, ymap, xmap, contiguous_run(xmap), int(wy), int(wx), float(cval),
+        out_mean if want_mean else unused, out_var if want_var else unused, bool(want_mean),
         np.zeros(K * RL), RL, steps, groups, offs, B, Q, bool(want_var), bool(omit),
         # suffix rows: only those of output rows are kept (see _box_stats_3d), so
         # a window taller than the block costs no more than the block's rows
-        np.zeros((min(wy, max(H, 1)) + 2, n)), np.zeros(n), np.zeros(n), np.zeros(Lx),
-        np.full(src.shape[0], np.nan if _shift is None else float(_shift)),
+        np.zeros((min(wy, max(H, 1)) + 2, n)), np.zeros(n), np.zeros(n), np.zeros(Lx), shifts,
     )
     if want_std:
         np.sqrt(out_var, out=out_var)
@@ -727,4 +725,6 @@ def box_stats(
         _refine_windows(src, ymap, xmap, wy, wx, float(cval), bool(omit), out_mean, out_var, want_std)
     if extra:
         out = out[:len(outputs)]
+    if out.dtype != out_dtype:
+        out = out.astype(out_dtype)
     return out.reshape((len(outputs),) + lead + (H, W))

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .. import _status  # noqa: F401  (the "compiling ..." status line)
 from .plan import point_dist
 
 #: relative and absolute margins of the pruning tests (see the package docstring)
@@ -52,6 +53,42 @@ def build_tree(palette: np.ndarray, leaf: int = LEAF) -> Tree:
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
+def _stable_argsort(vals, tmp):
+    """np.argsort(vals, kind="stable") of finite values: a bottom-up merge sort
+    (numba's own argsort costs almost 2 s of compile time; any stable sort gives
+    the same order)."""
+    n = vals.shape[0]
+    a = np.arange(n)
+    b = tmp[:n]
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j, k = lo, mid, lo
+            while i < mid and j < hi:
+                if vals[a[j]] < vals[a[i]]:
+                    b[k] = a[j]
+                    j += 1
+                else:
+                    b[k] = a[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                b[k] = a[i]
+                i += 1
+                k += 1
+            while j < hi:
+                b[k] = a[j]
+                j += 1
+                k += 1
+        for q in range(n):
+            a[q] = b[q]
+        width *= 2
+    return a
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
 def _build_tree(palette, leaf):
     n, C = palette.shape
     maxn = 2 * ((n + leaf - 1) // leaf) * 2 + 1
@@ -65,6 +102,7 @@ def _build_tree(palette, leaf):
     dim = np.zeros(maxn, dtype=np.int64)
     split = np.zeros(maxn)
     stack = np.empty(maxn, dtype=np.int64)
+    tmp = np.empty(n, dtype=np.int64)
     start[0] = 0
     end[0] = n
     nn = 1
@@ -98,7 +136,7 @@ def _build_tree(palette, leaf):
         vals = np.empty(e - s)
         for j in range(s, e):
             vals[j - s] = palette[perm[j], best]
-        order = np.argsort(vals, kind="mergesort")
+        order = _stable_argsort(vals, tmp)
         seg = perm[s:e].copy()
         for j in range(e - s):
             perm[s + j] = seg[order[j]]

@@ -16,6 +16,7 @@ import threading
 import numpy as np
 from numba import njit
 
+from .. import _status  # noqa: F401  (the "compiling ..." status line)
 from .morton import morton
 from .solve import solve_runs
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _status  # noqa: F401  (the "compiling ..." status line)
+
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
     """A well-mixed 64-bit hash of each integer (SplitMix64's finaliser)."""

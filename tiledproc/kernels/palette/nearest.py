@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .. import _status  # noqa: F401  (the "compiling ..." status line)
 from .kdtree import LEAF, build_tree
 from .lut import AnswerCaches, dedup_shift, lut_bits, nearest_distinct, nearest_lut
 from .plan import HUGE, brute_point, sum_plan
@@ -82,7 +83,7 @@ def _gather(img, y0, y1, x0, x1, X, pos, out, check_huge, plan, reg, palette):
     pos); non-finite pixels get 0, pixels that could overflow are compared with every colour.
     Returns the number of points copied."""
     C, H, W = img.shape
-    npts = 0
+    npts = y0 - y0  # a plain int: literal 0 would compile brute_point once more
     for y in range(y0, y1):
         for x in range(x0, x1):
             z = 0.0
@@ -113,4 +114,4 @@ def _nearest_tiles(img, out, ty_, tx_, check_huge, tree, plan, lim, X, pos, w):
             x1 = min(x0 + tx_, W)
             npts = _gather(img, y0, y1, x0, x1, X, pos, out, check_huge, plan, w.reg, tree.colours)
             if npts:
-                solve(X, 0, npts, pos, out, tree, plan, w, lim)
+                solve(X, 0, npts, pos, out, tree, plan, w, lim)  # literal 0, as in solve.runs: one version

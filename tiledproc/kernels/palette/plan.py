@@ -13,6 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .. import _status  # noqa: F401  (the "compiling ..." status line)
+
 #: marks "no second operand" in a plan
 NONE = np.iinfo(np.int64).min
 #: beyond this magnitude a squared difference may overflow: compare with every colour

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .. import _status  # noqa: F401  (the "compiling ..." status line)
 from .kdtree import ABS, REL, filter_cands
 
 #: levels of cuts of a box in parts (a part with many candidates is cut again)
