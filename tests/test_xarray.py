@@ -144,3 +144,31 @@ def test_spatial_dims_not_last_are_refused_with_the_transpose(rng):
         tp.window_mean(arr.transpose("y", "x", "band"), 3)
     out = tp.apply_palette(arr.transpose("y", "x", "band"), [[0, 0], [4000, 4000]])  # colour: channel_axis=-1
     assert out.dims == ("y", "x", "band")
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32633", "ESRI:54008"])  # UTM; MODIS sinusoidal (no EPSG code)
+def test_open_raster_xarray_has_the_crs_and_transform_rioxarray_reads(tmp_path, rng, crs):
+    """A CF / rioxarray store in; open_raster(xarray=True), an operation, save_raster and
+    xr.open_zarr of the output all give rioxarray the input's CRS and transform."""
+    import rioxarray  # noqa: F401  (the .rio accessor)
+    import xarray as xr
+    from pyproj import CRS
+
+    data = rng.random((2, 30, 40)).astype("f4")
+    src = xr.DataArray(data, dims=("band", "y", "x"),
+                       coords={"band": [1, 2], "y": 5000.0 - 20 * np.arange(30) - 10, "x": 300.0 + 20 * np.arange(40) + 10})
+    src = src.rio.write_crs(crs)
+    src.to_dataset(name="v").to_zarr(tmp_path / "cf.zarr", mode="w")
+    want_crs, want_t = CRS.from_user_input(crs), src.rio.transform()
+
+    scene = tp.open_raster(tmp_path / "cf.zarr", xarray=True)
+    assert isinstance(scene.data, da.Array)
+    assert CRS.from_user_input(scene.rio.crs.to_wkt()) == want_crs and scene.rio.transform() == want_t
+    np.testing.assert_array_equal(scene.x, src.x)
+    mean = tp.window_mean(scene, 3)
+    assert mean.rio.transform() == want_t and CRS.from_user_input(mean.rio.crs.to_wkt()) == want_crs
+    out = tp.save_raster(mean, tmp_path / "m.zarr")
+    back = xr.open_zarr(out, consolidated=False)["0"]
+    assert CRS.from_user_input(back.rio.crs.to_wkt()) == want_crs
+    assert back.rio.transform().almost_equals(want_t)
+    np.testing.assert_allclose(back.values, tp.window_mean(data, 3), rtol=1e-6)

@@ -317,19 +317,37 @@ def open_raster(
     return a
 
 
-def _dataarray(a: da.Array, attrs: dict, nodata, p: Path):
+def _dataarray(a: da.Array, attrs: dict, nodata, p):
+    """The raster as rioxarray and xarray-spatial expect it: dims ``(band, y, x)``, a
+    ``band`` coordinate (band names or 1..n), pixel-centre ``x``/``y`` coordinates from
+    the transform, and the CRS as a CF ``spatial_ref`` coordinate (rioxarray's
+    ``.rio.crs`` / ``.rio.transform()`` read it without being imported here)."""
     try:
         import xarray as xr
     except ImportError:  # pragma: no cover - xarray is installed with the test extras
         raise InvalidParameterError(
             "Expected xarray to be installed for xarray=True, got an environment without it; "
             "pip install xarray, or open the raster as a dask array (xarray=False).", param="xarray") from None
+    from . import geo
+    from .layout import georef_of, input_attrs
+
     names = attrs.get("band_names")
     band = list(names) if isinstance(names, list) and len(names) == a.shape[0] else list(range(1, a.shape[0] + 1))
+    coords: dict = {"band": band}
+    g = georef_of(attrs)
+    if not g:  # a CF / rioxarray store: the grid mapping and the x/y coordinates beside the variable
+        g = georef_of(input_attrs(p))
+    if g.transform is not None:
+        yx = geo.coordinates(g.transform, tuple(a.shape[-2:]))
+        if yx is not None:
+            coords["y"], coords["x"] = yx
     out_attrs = {"source": str(p)}
+    if g:
+        coords["spatial_ref"] = xr.Variable((), 0, attrs=json_safe(geo.cf_grid_mapping(g)))
+        out_attrs["grid_mapping"] = "spatial_ref"
     if nodata is not None:
         out_attrs["_FillValue"] = nodata
-    return xr.DataArray(a, dims=("band", "y", "x"), coords={"band": band}, attrs=out_attrs,
+    return xr.DataArray(a, dims=("band", "y", "x"), coords=coords, attrs=out_attrs,
                         name=p.name.rsplit(".", 1)[0] or "raster")
 
 
