@@ -65,3 +65,26 @@ def test_a_config_runs_as_it_is(tmp_path):
     result = run_pipeline(path, RunOptions(progress="off"))
     assert result.report.chunks_written == 2 * 2
     assert (tmp_path / "out" / "window-stats" / "variance.zarr" / "zarr.json").exists()
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end != -1 else None]
+
+
+@pytest.mark.slow
+def test_the_rasters_examples_of_the_readme_run_as_written(tmp_path, monkeypatch):
+    """Every Python example of README's "Rasters" section, in order, in an empty directory."""
+    blocks = re.findall(r"```python\n(.*?)```", readme_section("Rasters: nodata, CRS, band names"), re.S)
+    assert len(blocks) == 3
+    monkeypatch.chdir(tmp_path)
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    import rasterio
+    import tiledproc as tp
+
+    assert tp.raster_nodata("mean.zarr") != tp.raster_nodata("mean.zarr")  # NaN, not the scene's 0
+    with rasterio.open("mean.tif") as f:
+        assert f.crs.to_epsg() == 32633 and f.descriptions == ("red", "nir")
