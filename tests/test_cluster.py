@@ -211,7 +211,7 @@ def test_pyramid_levels_and_preview(tmp_path):
     out = tp.save_raster(bands, tmp_path / "r.zarr", chunks=(1, 64, 64), pyramid=3)
     attrs = read_attrs(out)
     datasets = attrs["ome"]["multiscales"][0]["datasets"]
-    assert [d["path"] for d in datasets] == ["0", "1", "2", "3"]
+    assert [d["path"] for d in datasets] == ["0", "1/0", "2/0", "3/0"]  # level k: array 0 of group k
     assert datasets[2]["coordinateTransformations"][0]["scale"] == [1.0, 4.0, 4.0]
     level2 = tp.io.levels.level_array(out, "2").compute()
     assert level2.shape == (4, 75, 100)
@@ -243,13 +243,13 @@ def test_preview_never_reads_a_large_raster_at_full_resolution(tmp_path):
     with chunkio.count_reads() as reads:
         r = CliRunner().invoke(cli, ["preview", str(out), str(tmp_path / "p.png"), "--size", "128"])
     assert r.exit_code == 0, r.stderr
-    assert reads and all(root.endswith("/2") for root, _ in reads)
+    assert reads and all(root.endswith("/2/0") for root, _ in reads)  # level 2 only
 
 
 def test_pipeline_pyramid_option_and_resume_keep_levels(scene):
     p = pipeline(scene, "pyr")
     run_pipeline(p, RunOptions(progress="off", pyramid=2))
-    assert tp.io.levels.store_levels(scene / "pyr" / "mean.zarr") == ["0", "1", "2"]
+    assert tp.io.levels.store_levels(scene / "pyr" / "mean.zarr") == ["0", "1/0", "2/0"]
     r = run_pipeline(p, RunOptions(progress="off", pyramid=2, resume=True))
     assert r.report.chunks_written == 0
 
