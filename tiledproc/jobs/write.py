@@ -16,6 +16,7 @@ from ..io.output import OutputSpec, PreparedOutput, prepare_output, write_tasks
 from ..io.stamps import input_stamps
 from ..execute.progress import Progress
 from ..execute.schedulers import SchedulerSpec, build_graph, open_executor, parse_scheduler
+from ..graph.window import merged_graph, window_graph, windowable, windows
 from ..limits import check_chunk_size, check_raster_size
 
 __all__ = ["write_outputs", "check_outputs", "WriteReport"]
@@ -55,6 +56,32 @@ def check_outputs(specs: Sequence[OutputSpec], *, overwrite: bool = False, resum
 
 
 PROGRESS_MODES = ("auto", "bar", "log", "off")
+
+#: what the last run_windows did, for tests and benchmarks: [(writes, tasks), ...] per window
+last_windows: list[tuple[int, int]] = []
+
+
+def run_windows(executor, writers: Sequence, tasks: Sequence, reference: Sequence, positions: Sequence,
+                on_done) -> None:
+    """Run the writes ``tasks`` (``(key, output, index)``) in windows of chunks
+    (:mod:`tiledproc.graph.window`): the driver holds the graph of one window at a time.
+    A graph with a whole-raster dependency (a reduction) is run whole."""
+    keys = [key for key, _, _ in tasks]
+    hlg = merged_graph(writers)
+    last_windows.clear()
+    if not windowable(hlg):
+        dsk = build_graph(writers, keys)
+        last_windows.append((len(keys), len(dsk)))
+        executor.run(dsk, keys, on_done)
+        return
+    a = reference[0]
+    ncols, xchunk = len(a.chunks[-1]), max(a.chunks[-1])
+    for window in windows(positions, ncols, xchunk):
+        wkeys = [keys[i] for i in window]
+        dsk = window_graph(hlg, wkeys)
+        last_windows.append((len(wkeys), len(dsk)))
+        executor.run(dsk, wkeys, lambda j, result, window=window: on_done(window[j], result))
+        del dsk
 
 
 def _check_options(progress, pyramid) -> None:
@@ -128,8 +155,8 @@ def write_outputs(
 
             try:
                 if tasks:
-                    keys = [key for key, _, _ in tasks]
-                    executor.run(build_graph(writers, keys), keys, on_done)
+                    run_windows(executor, writers, tasks, [prepared[k].spec.array for _, k, _ in tasks[:1]],
+                                [_scan_position(prepared[k], index) for _, k, index in tasks], on_done)
             finally:
                 bar.close()
                 for p in prepared:

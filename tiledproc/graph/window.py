@@ -1,0 +1,139 @@
+"""Run a raster's chunk writes in bounded windows: the graph of one window at a time.
+
+A write graph built from lazy layers (dask's ``Blockwise``, the halo exchange's
+:class:`~tiledproc.graph.overlap.OverlapLayer`) costs nothing per chunk until
+its tasks are asked for. :func:`windows` cuts the chunk writes, in scan order,
+into windows of at most :data:`WINDOW_CHUNKS` chunk positions, strip by strip
+(:data:`STRIP_CHUNKS` chunk columns wide) so that a window holds a bounded
+number of chunks whatever the raster's width; :func:`window_graph` makes the
+tasks of one window only (``HighLevelGraph.cull``, which culls these layers
+without materialising them). So the driver holds the tasks of one window,
+never those of the whole raster.
+
+A window's graph includes the neighbours its edge blocks need, so a chunk on
+a window's border is read by both windows: at most one ring of chunks per
+window (none for a raster of one strip and one window per band).
+
+A graph that is not made of such layers (a reduction over the whole raster,
+as the label means or a palette estimate) is run whole: :func:`windowable`
+says which.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from dask._task_spec import Task, TaskRef
+from dask.blockwise import Blockwise, optimize_blockwise
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+
+from .overlap import OverlapLayer
+
+__all__ = ["WINDOW_CHUNKS", "STRIP_CHUNKS", "SMALL_LAYER", "merged_graph", "windowable", "windows",
+           "window_graph", "strip_width"]
+
+#: chunk positions (one per chunk of the raster, whatever the number of outputs) in one window
+WINDOW_CHUNKS = 256
+#: the widest strip, in chunk columns: a window holds about this many chunks of a row at once
+STRIP_CHUNKS = 8
+#: a materialized layer of at most this many tasks (a store reader, a palette) is shared by every window
+SMALL_LAYER = 16
+
+
+def merged_graph(collections: Sequence) -> HighLevelGraph:
+    """One graph for ``collections`` with their blockwise layers fused (lazily)."""
+    hlg = HighLevelGraph.merge(*(c.__dask_graph__() for c in collections))
+    return optimize_blockwise(hlg, keys=[(c.name,) + (0,) * c.ndim for c in collections])
+
+
+def windowable(hlg: HighLevelGraph) -> bool:
+    """Whether every task of ``hlg`` depends on a bounded neighbourhood of chunks only,
+    so that windows can be built and run apart (else the graph is run whole)."""
+    for layer in hlg.layers.values():
+        if isinstance(layer, (Blockwise, OverlapLayer)):
+            continue
+        if isinstance(layer, MaterializedLayer) and len(layer) <= SMALL_LAYER:
+            continue
+        return False
+    return True
+
+
+def strip_width(ncols: int) -> int:
+    """Chunk columns per strip: the raster's width when it is at most STRIP_CHUNKS, else
+    equal strips of at most STRIP_CHUNKS."""
+    if ncols <= STRIP_CHUNKS:
+        return max(ncols, 1)
+    return math.ceil(ncols / math.ceil(ncols / STRIP_CHUNKS))
+
+
+def windows(positions: Sequence[tuple], ncols: int, xchunk: int, limit: int = WINDOW_CHUNKS) -> list[list[int]]:
+    """Cut writes into windows: ``positions[i]`` is ``(band, y, x)`` (pixel offsets) of
+    write ``i``; returns lists of write indices, windows in order, each in scan order
+    within its strip. A window has at most ``limit`` distinct chunk positions."""
+    width = strip_width(ncols) * max(1, xchunk)
+    order = sorted(range(len(positions)), key=lambda i: (positions[i][0], positions[i][2] // width,
+                                                        positions[i][1], positions[i][2], i))
+    out: list[list[int]] = []
+    current: list[int] = []
+    seen: set = set()
+    strip = None
+    for i in order:
+        b, y, x = positions[i]
+        s = (b, x // width)
+        pos = (b, y, x)
+        if current and ((s != strip and len(seen) >= limit // 2) or (pos not in seen and len(seen) >= limit)):
+            out.append(current)
+            current, seen = [], set()
+        strip = s
+        seen.add(pos)
+        current.append(i)
+    if current:
+        out.append(current)
+    return out
+
+
+def fuse_linear(dsk: dict, targets: Sequence) -> dict:
+    """Inline every task that has exactly one dependent (and is no target) into it:
+    an output's selection from a multi-output block runs inside the chunk write that
+    consumes it, a ring chunk read only for its edges inside the edge cut."""
+    targets = set(targets)
+    dependents: dict = {}
+    for k, node in dsk.items():
+        for d in getattr(node, "dependencies", ()):
+            dependents.setdefault(d, []).append(k)
+    nodes = dict(dsk)
+    alias: dict = {}
+
+    def home(k):
+        while k in alias:
+            k = alias[k]
+        return k
+
+    for k in list(dsk):
+        users = dependents.get(k, ())
+        node = nodes.get(k)
+        if k in targets or len(users) != 1 or not isinstance(node, Task):
+            continue
+        u = home(users[0])
+        unode = nodes.get(u)
+        if not isinstance(unode, Task) or u == k:
+            continue
+        hits = [i for i, a in enumerate(unode.args) if isinstance(a, TaskRef) and a.key == k]
+        if len(hits) != 1 or any(isinstance(v, TaskRef) and v.key == k for v in unode.kwargs.values()):
+            continue
+        args = list(unode.args)
+        args[hits[0]] = node
+        fused = Task(u, unode.func, *args, **unode.kwargs)
+        if k in fused.dependencies:  # referenced again deeper down: leave it
+            continue
+        nodes[u] = fused
+        del nodes[k]
+        alias[k] = u
+    return nodes
+
+
+def window_graph(hlg: HighLevelGraph, keys: Sequence) -> dict:
+    """The tasks ``keys`` need, and no others, made without materialising ``hlg``,
+    linear chains fused (:func:`fuse_linear`)."""
+    return fuse_linear(dict(hlg.cull(list(keys))), keys)
