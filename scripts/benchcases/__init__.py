@@ -6,7 +6,7 @@ from . import window
 CASES = {"window": window.case, "layouts": window.layouts}
 MEASUREMENTS = {"window": window.MEASUREMENTS, "layouts": window.MEASUREMENTS}
 
-for _name in ("gabor", "color", "pipeline", "safety", "architecture"):
+for _name in ("gabor", "color", "pipeline", "safety", "architecture", "scale"):
     try:
         _mod = __import__(f"benchcases.{_name}", fromlist=["case"])
     except ModuleNotFoundError as e:

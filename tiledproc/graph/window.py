@@ -67,10 +67,11 @@ def strip_width(ncols: int) -> int:
     return math.ceil(ncols / math.ceil(ncols / STRIP_CHUNKS))
 
 
-def windows(positions: Sequence[tuple], ncols: int, xchunk: int, limit: int = WINDOW_CHUNKS) -> list[list[int]]:
+def windows(positions: Sequence[tuple], ncols: int, xchunk: int, limit: int | None = None) -> list[list[int]]:
     """Cut writes into windows: ``positions[i]`` is ``(band, y, x)`` (pixel offsets) of
     write ``i``; returns lists of write indices, windows in order, each in scan order
     within its strip. A window has at most ``limit`` distinct chunk positions."""
+    limit = WINDOW_CHUNKS if limit is None else limit
     width = strip_width(ncols) * max(1, xchunk)
     order = sorted(range(len(positions)), key=lambda i: (positions[i][0], positions[i][2] // width,
                                                         positions[i][1], positions[i][2], i))
@@ -91,6 +92,27 @@ def windows(positions: Sequence[tuple], ncols: int, xchunk: int, limit: int = WI
     if current:
         out.append(current)
     return out
+
+
+def _inline(node: Task, key, value: Task) -> tuple[Task, int]:
+    """``node`` with the reference to ``key`` in its arguments (at any depth of nested
+    tasks) replaced by the task ``value``, and how many references were replaced."""
+    hits = 0
+    args = []
+    for a in node.args:
+        if isinstance(a, TaskRef) and a.key == key:
+            args.append(value)
+            hits += 1
+        elif isinstance(a, Task) and key in a.dependencies:
+            a, n = _inline(a, key, value)
+            args.append(a)
+            hits += n
+        else:
+            args.append(a)
+    if any(key in getattr(v, "dependencies", ()) or (isinstance(v, TaskRef) and v.key == key)
+           for v in node.kwargs.values()):
+        return node, 0
+    return Task(node.key, node.func, *args, **node.kwargs), hits
 
 
 def fuse_linear(dsk: dict, targets: Sequence) -> dict:
@@ -119,13 +141,8 @@ def fuse_linear(dsk: dict, targets: Sequence) -> dict:
         unode = nodes.get(u)
         if not isinstance(unode, Task) or u == k:
             continue
-        hits = [i for i, a in enumerate(unode.args) if isinstance(a, TaskRef) and a.key == k]
-        if len(hits) != 1 or any(isinstance(v, TaskRef) and v.key == k for v in unode.kwargs.values()):
-            continue
-        args = list(unode.args)
-        args[hits[0]] = node
-        fused = Task(u, unode.func, *args, **unode.kwargs)
-        if k in fused.dependencies:  # referenced again deeper down: leave it
+        fused, hits = _inline(unode, k, node)
+        if hits != 1 or k in fused.dependencies:
             continue
         nodes[u] = fused
         del nodes[k]
