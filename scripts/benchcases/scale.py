@@ -5,7 +5,8 @@ value (made here, no disk: only their metadata exists).
 Each size runs in its own child process (its VmHWM is its own): open the store, build
 window_stats, write both outputs through ``write_outputs`` on the local scan-order
 executor, which runs the writes in windows of chunks (:mod:`tiledproc.graph.window`).
-Reported: wall time, peak RSS, the time to build the lazy arrays (``build``), the number of
+Reported: wall time, peak RSS, the time to build the lazy arrays (``build``), the time from
+opening the store to the first finished chunk write (``first_write``), the number of
 windows and the tasks per output chunk handed to the executor. Outputs (fill value 0, the
 constant result of a constant input) go to ``bench-data/out`` and are deleted after each size.
 
@@ -45,6 +46,7 @@ def window_stats(data, bands: int, n: int) -> dict:
     writes = sum(w for w, _ in jw.last_windows)
     tasks = sum(t for _, t in jw.last_windows)
     return {"seconds": time.perf_counter() - start, "build": build, "windows": len(jw.last_windows),
+            "first_write": jw.last_first_write[0] - start,
             "writes": writes, "tasks_per_chunk": tasks / writes,
             "max_window_tasks": max(t for _, t in jw.last_windows)}
 
@@ -55,7 +57,8 @@ MEASUREMENTS = {"window_stats": window_stats}
 def case(data, measure, sizes=SIZES) -> list:
     """Driver peak RSS, graph build time and tasks per output chunk of window_stats as the raster grows."""
     records = []
-    print(f"{'input':>12} {'seconds':>8} {'peak MiB':>9} {'build s':>8} {'windows':>8} {'tasks/chunk':>12} "
+    print(f"{'input':>12} {'seconds':>8} {'peak MiB':>9} {'build s':>8} {'first write s':>13} {'windows':>8} "
+          f"{'tasks/chunk':>12} "
           f"{'max window tasks':>17}")
     for bands, n in sizes:
         r = measure("scale", "window_stats", {"bands": bands, "n": n})
@@ -63,6 +66,6 @@ def case(data, measure, sizes=SIZES) -> list:
         if "error" in r:
             print(f"{bands}x{n}^2: {r['error']}")
             continue
-        print(f"{f'{bands}x{n}^2':>12} {r['seconds']:8.1f} {r['peak_rss'] / 2**20:9.0f} {r['build']:8.3f} "
+        print(f"{f'{bands}x{n}^2':>12} {r['seconds']:8.1f} {r['peak_rss'] / 2**20:9.0f} {r['build']:8.3f} {r['first_write']:13.2f} "
               f"{r['windows']:8d} {r['tasks_per_chunk']:12.2f} {r['max_window_tasks']:17d}")
     return records

@@ -70,27 +70,43 @@ def strip_width(ncols: int) -> int:
 def windows(positions: Sequence[tuple], ncols: int, xchunk: int, limit: int | None = None) -> list[list[int]]:
     """Cut writes into windows: ``positions[i]`` is ``(band, y, x)`` (pixel offsets) of
     write ``i``; returns lists of write indices, windows in order, each in scan order
-    within its strip. A window has at most ``limit`` distinct chunk positions."""
+    within its strip. A window has at most ``limit`` distinct chunk positions.
+
+    A band wider than one strip is run strip by strip, each strip in windows of equal
+    heights: a window never holds two strips of a band, because the column on a strip's
+    border would be read for the first strip and held, for its own blocks, until the
+    second (measured: +37 % of peak at 20000^2). Bands of one strip fill windows in turn.
+    """
     limit = WINDOW_CHUNKS if limit is None else limit
-    width = strip_width(ncols) * max(1, xchunk)
+    strip = strip_width(ncols)
+    width = strip * max(1, xchunk)
     order = sorted(range(len(positions)), key=lambda i: (positions[i][0], positions[i][2] // width,
                                                         positions[i][1], positions[i][2], i))
     out: list[list[int]] = []
     current: list[int] = []
     seen: set = set()
-    strip = None
+    if ncols <= strip:
+        for i in order:
+            pos = tuple(positions[i])
+            if pos not in seen and len(seen) >= limit:
+                out.append(current)
+                current, seen = [], set()
+            seen.add(pos)
+            current.append(i)
+        return out + ([current] if current else [])
+    groups: dict = {}
     for i in order:
-        b, y, x = positions[i]
-        s = (b, x // width)
-        pos = (b, y, x)
-        if current and ((s != strip and len(seen) >= limit // 2) or (pos not in seen and len(seen) >= limit)):
-            out.append(current)
-            current, seen = [], set()
-        strip = s
-        seen.add(pos)
-        current.append(i)
-    if current:
-        out.append(current)
+        groups.setdefault((positions[i][0], positions[i][2] // width), []).append(i)
+    for idx in groups.values():
+        rows = sorted({positions[i][1] for i in idx})
+        cols = len({positions[i][2] for i in idx})
+        n = math.ceil(len(rows) / max(1, limit // cols))  # windows of at most limit // cols rows
+        per = math.ceil(len(rows) / n)
+        rank = {y: k // per for k, y in enumerate(rows)}
+        parts: dict = {}
+        for i in idx:
+            parts.setdefault(rank[positions[i][1]], []).append(i)
+        out.extend(parts[k] for k in sorted(parts))
     return out
 
 

@@ -59,6 +59,8 @@ PROGRESS_MODES = ("auto", "bar", "log", "off")
 
 #: what the last run_windows did, for tests and benchmarks: [(writes, tasks), ...] per window
 last_windows: list[tuple[int, int]] = []
+#: time.perf_counter() when the last run_windows's first chunk write finished (benchmarks)
+last_first_write: list[float] = []
 
 
 def run_windows(executor, writers: Sequence, tasks: Sequence, reference: Sequence, positions: Sequence,
@@ -66,6 +68,14 @@ def run_windows(executor, writers: Sequence, tasks: Sequence, reference: Sequenc
     """Run the writes ``tasks`` (``(key, output, index)``) in windows of chunks
     (:mod:`tiledproc.graph.window`): the driver holds the graph of one window at a time.
     A graph with a whole-raster dependency (a reduction) is run whole."""
+    last_first_write.clear()
+    user_done = on_done
+
+    def on_done(i, result):
+        if not last_first_write:
+            last_first_write.append(time.perf_counter())
+        user_done(i, result)
+
     keys = [key for key, _, _ in tasks]
     hlg = merged_graph(writers)
     last_windows.clear()
