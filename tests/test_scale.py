@@ -88,8 +88,8 @@ def test_every_windowed_operation_takes_at_most_3_tasks_per_output_chunk(tmp_pat
     finally:
         for p in prepared:
             p.release()
-    # a strip of 98 rows x 8 columns in 4 windows of equal heights: 25 rows of 8 chunk positions
-    assert len(first) == 25 * 8 * outputs <= gw.WINDOW_CHUNKS * outputs
+    # a strip of 98 rows x 5 columns in 2 windows of equal heights: 49 rows of 5 chunk positions
+    assert len(first) == 49 * 5 * outputs <= gw.WINDOW_CHUNKS * outputs
     # per chunk position: a read, half an edge cut (cuts paired side by side) and the block
     # fused with its writes, plus the window's ring of edge cuts (fused with their reads)
     assert tasks / len(keys) <= 3
@@ -101,7 +101,7 @@ def test_windows_cover_every_write_once_in_strips():
     flat = [i for w in wins for i in w]
     assert sorted(flat) == list(range(len(positions)))
     width = gw.strip_width(20) * 10
-    assert gw.strip_width(20) == 7
+    assert gw.strip_width(20) == gw.STRIP_CHUNKS == 5
     for w in wins:
         assert len({positions[i] for i in w}) <= 64
         assert len({(positions[i][0], positions[i][2] // width) for i in w}) == 1  # one strip of one band

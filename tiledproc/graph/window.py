@@ -35,8 +35,11 @@ __all__ = ["WINDOW_CHUNKS", "STRIP_CHUNKS", "SMALL_LAYER", "merged_graph", "wind
 
 #: chunk positions (one per chunk of the raster, whatever the number of outputs) in one window
 WINDOW_CHUNKS = 256
-#: the widest strip, in chunk columns: a window holds about this many chunks of a row at once
-STRIP_CHUNKS = 8
+#: the widest strip, in chunk columns: a window holds about this many chunks of a row at once.
+#: 5, the width of a 5000^2 band in 1024^2 chunks, keeps the driver's peak at 50000^2 within
+#: 12 % of 5000^2's (8 columns: +17 %, docs/benchmarks.md); the price is the ring: the two
+#: border columns of a strip are read again by its neighbours (2 of 5 chunks, not 2 of 8).
+STRIP_CHUNKS = 5
 #: a materialized layer of at most this many tasks (a store reader, a palette) is shared by every window
 SMALL_LAYER = 16
 
