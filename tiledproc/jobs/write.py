@@ -87,12 +87,16 @@ def run_windows(executor, writers: Sequence, tasks: Sequence, reference: Sequenc
         return
     a = reference[0]
     ncols, xchunk = len(a.chunks[-1]), max(a.chunks[-1])
-    for window in windows(positions, ncols, xchunk):
-        wkeys = [keys[i] for i in window]
-        dsk = window_graph(hlg, wkeys)
-        last_windows.append((len(wkeys), len(dsk)))
-        executor.run(dsk, wkeys, lambda j, result, window=window: on_done(window[j], result))
-        del dsk
+
+    def items():
+        for window in windows(positions, ncols, xchunk):
+            wkeys = [keys[i] for i in window]
+            dsk = window_graph(hlg, wkeys)
+            last_windows.append((len(wkeys), len(dsk)))
+            yield dsk, wkeys, (lambda j, result, window=window: on_done(window[j], result))
+            del dsk
+
+    executor.run_windows(items())
 
 
 def _check_options(progress, pyramid) -> None:
