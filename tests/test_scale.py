@@ -139,9 +139,12 @@ def test_a_windowed_write_is_exact_and_never_holds_the_whole_graph(tmp_path, mod
 
 
 @pytest.mark.slow
-def test_windows_on_a_local_cluster_are_exact(tmp_path, rng, monkeypatch):
+def test_windows_on_a_local_cluster_are_exact(tmp_path, rng, monkeypatch, caplog):
     """On distributed, two windows are in flight at once (the next submitted while the one
-    before finishes), sharing the edge cuts of their border chunks: still exact."""
+    before finishes): exact, and no key is sent to the scheduler with two definitions (the
+    edge cuts of border chunks are each window's own)."""
+    import logging
+
     from tiledproc.execute.schedulers import SchedulerSpec
 
     x = (rng.normal(size=(2, 150, 170)) * 10 + 100).astype(np.float32)
@@ -151,7 +154,13 @@ def test_windows_on_a_local_cluster_are_exact(tmp_path, rng, monkeypatch):
     monkeypatch.setattr(gw, "WINDOW_CHUNKS", 24)
     monkeypatch.setattr(gw, "STRIP_CHUNKS", 4)
     outs = [OutputSpec(tmp_path / "m.zarr", mean), OutputSpec(tmp_path / "v.zarr", var)]
-    report = jw.write_outputs(outs, progress="off", scheduler=SchedulerSpec("local-cluster", workers=2))
+    scheduler_log = logging.getLogger("distributed.scheduler")  # "distributed" does not propagate to the root
+    scheduler_log.addHandler(caplog.handler)
+    try:
+        report = jw.write_outputs(outs, progress="off", scheduler=SchedulerSpec("local-cluster", workers=2))
+    finally:
+        scheduler_log.removeHandler(caplog.handler)
+    assert "different `run_spec`" not in caplog.text
     assert report.chunks_written == sum(p.n_chunks for p in report.outputs) == sum(w for w, _ in jw.last_windows)
     assert len(jw.last_windows) > 3
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "m.zarr" / "0"))[:], ref_mean)

@@ -28,7 +28,7 @@ from dask._task_spec import Task, TaskRef
 from dask.blockwise import Blockwise, optimize_blockwise
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
-from .overlap import OverlapLayer
+from .overlap import HALO_PIECE, OverlapLayer
 
 __all__ = ["WINDOW_CHUNKS", "STRIP_CHUNKS", "SMALL_LAYER", "merged_graph", "windowable", "windows",
            "window_graph", "strip_width"]
@@ -169,7 +169,29 @@ def fuse_linear(dsk: dict, targets: Sequence) -> dict:
     return nodes
 
 
-def window_graph(hlg: HighLevelGraph, keys: Sequence) -> dict:
+def _retag(dsk: dict, tag) -> dict:
+    """``dsk`` with its edge-cut keys made the window's own (``…-w<tag>``).
+
+    The edge cut of a chunk on a window's border is in both windows' graphs, as a
+    different task (its read fused in or not, paired with another chunk or not); two
+    windows in flight on distributed would otherwise send the scheduler one key with
+    two definitions."""
+    subs = {k: (f"{k[0]}-w{tag}",) + k[1:] for k in dsk
+            if isinstance(k, tuple) and isinstance(k[0], str) and k[0].startswith(HALO_PIECE)}
+    if not subs:
+        return dsk
+    out = {}
+    for k, node in dsk.items():
+        new = subs.get(k, k)
+        if isinstance(node, Task) and (k in subs or not subs.keys().isdisjoint(node.dependencies)):
+            node = node.substitute(subs, key=new)
+        out[new] = node
+    return out
+
+
+def window_graph(hlg: HighLevelGraph, keys: Sequence, tag=None) -> dict:
     """The tasks ``keys`` need, and no others, made without materialising ``hlg``,
-    linear chains fused (:func:`fuse_linear`)."""
-    return fuse_linear(dict(hlg.cull(list(keys))), keys)
+    linear chains fused (:func:`fuse_linear`); with ``tag``, the edge cuts' keys are
+    made unique to this window (:func:`_retag`)."""
+    dsk = fuse_linear(dict(hlg.cull(list(keys))), keys)
+    return dsk if tag is None else _retag(dsk, tag)

@@ -89,9 +89,9 @@ def run_windows(executor, writers: Sequence, tasks: Sequence, reference: Sequenc
     ncols, xchunk = len(a.chunks[-1]), max(a.chunks[-1])
 
     def items():
-        for window in windows(positions, ncols, xchunk):
+        for n, window in enumerate(windows(positions, ncols, xchunk)):
             wkeys = [keys[i] for i in window]
-            dsk = window_graph(hlg, wkeys)
+            dsk = window_graph(hlg, wkeys, tag=n)
             last_windows.append((len(wkeys), len(dsk)))
             yield dsk, wkeys, (lambda j, result, window=window: on_done(window[j], result))
             del dsk
