@@ -77,6 +77,19 @@ def test_pinned_private_dask_api_still_works():
     assert set(graph["b"].dependencies) == {"a"} and graph["b"]({"a": 2}) == 4
 
 
+def test_pinned_private_dask_task_and_taskref_still_work():
+    """OverlapLayer makes its tasks as dask._task_spec.Task with TaskRef arguments, and
+    graph/window.py inlines one Task into another (a Task as an argument of a Task)."""
+    from dask._task_spec import Task, TaskRef
+
+    inner = Task(("x", 0), pow, TaskRef("a"), 2)
+    outer = Task(("y", 0), divmod, inner, TaskRef("b"))
+    assert set(inner.dependencies) == {"a"} and inner({"a": 3}) == 9
+    assert set(outer.dependencies) == {"a", "b"} and outer({"a": 3, "b": 4}) == (2, 1)
+    assert outer.key == ("y", 0) and outer.func is divmod and len(outer.args) == 2
+    assert isinstance(outer.args[0], Task) and TaskRef("b").key == "b"
+
+
 # --------------------------------------------------------------- no hidden work
 
 

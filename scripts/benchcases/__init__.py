@@ -7,7 +7,7 @@ CASES = {"window": window.case, "layouts": window.layouts}
 MEASUREMENTS = {"window": window.MEASUREMENTS, "layouts": window.MEASUREMENTS}
 
 for _name in ("gabor", "color", "pipeline", "safety", "architecture", "startup", "export", "nodata",
-              "remote", "coldstart"):
+              "remote", "coldstart", "scale"):
     try:
         _mod = __import__(f"benchcases.{_name}", fromlist=["case"])
     except ModuleNotFoundError as e:

@@ -132,6 +132,12 @@ class Executor:
     def run(self, dsk: dict, keys: Sequence, on_done: Callable[[int, object], None]) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def run_windows(self, windows) -> None:
+        """Run ``(dsk, keys, on_done)`` items one after another (each as :meth:`run`);
+        ``windows`` is an iterator, so a window's graph is made only when it is run."""
+        for dsk, keys, on_done in windows:
+            self.run(dsk, keys, on_done)
+
 
 class _LocalExecutor(Executor):
     def __init__(self, kind: str, workers: int | None):
@@ -172,6 +178,46 @@ class _DistributedExecutor(Executor):
                 future.release()
         except BaseException:
             self.client.cancel(futures)
+            raise
+
+    def run_windows(self, windows) -> None:
+        """Two windows in flight: the next window's graph goes to the scheduler as soon as
+        the one before it is submitted, so workers do not idle at each window's tail; the
+        driver holds two windows' graphs and futures. A key two windows share (the edge cut
+        of a chunk on their border) is computed once by the scheduler and is the same value
+        whichever window's task computes it."""
+        from distributed import as_completed
+
+        ac = as_completed()
+        owner: dict = {}
+        left: list = []  # futures still running, per window in flight
+        it = iter(windows)
+
+        def submit() -> bool:
+            item = next(it, None)
+            if item is None:
+                return False
+            dsk, keys, on_done = item
+            futures = self.client.get(dsk, list(keys), sync=False)
+            slot = len(left)
+            left.append(len(futures))
+            for i, f in enumerate(futures):
+                owner[f] = (on_done, i, slot)
+                ac.add(f)
+            return True
+
+        more = submit() and submit()
+        try:
+            for future in ac:
+                on_done, i, slot = owner.pop(future)
+                result = future.result()  # re-raises a task's exception here, in the driver
+                on_done(i, result)
+                future.release()
+                left[slot] -= 1
+                if not left[slot] and more:
+                    more = submit()
+        except BaseException:
+            self.client.cancel(list(owner))
             raise
 
 

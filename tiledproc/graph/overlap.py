@@ -23,6 +23,8 @@ several outputs (mean and variance, real and imaginary) come from one pass.
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 from collections.abc import Callable, Sequence
 from itertools import accumulate
 
@@ -30,7 +32,8 @@ import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
+from dask._task_spec import Task, TaskRef
+from dask.highlevelgraph import HighLevelGraph, Layer, MaterializedLayer
 
 from ..kernels._boundary import axis_map
 
@@ -184,6 +187,216 @@ def halo_exchange(a: da.Array, dy: int, dx: int, periodic: bool) -> da.Array:
     return da.Array(graph, ext_name, chunks, meta=a._meta)
 
 
+def _edges(chunk: np.ndarray, *, sides: tuple, dy: int, dx: int) -> dict:
+    """The strips of ``chunk`` its neighbours need, keyed by the neighbour's offset
+    ``(di, dj)``: copies, so the chunk itself can be freed once its own block is done."""
+    out = {}
+    for di, dj in sides:
+        ys = slice(None) if di == 0 else (slice(-dy, None) if di > 0 else slice(0, dy))
+        xs = slice(None) if dj == 0 else (slice(-dx, None) if dj > 0 else slice(0, dx))
+        out[(di, dj)] = np.array(chunk[..., ys, xs])
+    return out
+
+
+def _edges_pair(left: np.ndarray, right: np.ndarray, *, sides: tuple, dy: int, dx: int) -> tuple:
+    """:func:`_edges` of two neighbouring chunks of a row in one task (``sides`` is a pair)."""
+    return (_edges(left, sides=sides[0], dy=dy, dx=dx), _edges(right, sides=sides[1], dy=dy, dx=dx))
+
+
+def _halo_block(core: np.ndarray, *edges, layout: tuple, compute, block_id: tuple, picks: tuple = ()) -> np.ndarray:
+    """Assemble a block with its halo from its core and its neighbours' strips, then
+    compute it (``compute(block, block_id=...)``). ``picks[k]`` is, for the ``k``-th
+    neighbour, None when ``edges[k]`` is its own edge cut, or which of a pair's cuts it is."""
+    it = iter(range(len(edges)))
+    rows = []
+    for row in layout:
+        pieces = []
+        for di, dj in row:
+            if (di, dj) == (0, 0):
+                pieces.append(core)
+                continue
+            k = next(it)
+            cut = edges[k] if not picks or picks[k] is None else edges[k][picks[k]]
+            pieces.append(cut[(-di, -dj)])
+        rows.append(pieces)
+    return compute(_assemble(rows), block_id=block_id)
+
+
+class OverlapLayer(Layer):
+    """The halo exchange and the block computation of a windowed operation, as a
+    graph layer that makes its tasks only when asked for them.
+
+    Two tasks per block: ``halo-piece-...`` cuts, from input chunk ``(…, i, j)``,
+    the strips its neighbours need (one task for all of them), and the block task
+    assembles its core with the neighbours' strips and runs the kernel. Nothing is
+    stored per block: a task is made from its key, so building the layer costs the
+    same for any raster size, and :func:`tiledproc.graph.window.cull` asks it for the
+    tasks of one window of chunks at a time.
+
+    When a window is culled, the edge cuts of two chunks side by side in a row
+    that the window both needs are one task (``halo-piece-…-pair``, keyed by the
+    left chunk): 1.5 tasks per block instead of 2 (plus the chunk reads), so a
+    one-output operation stays under 3 tasks per output chunk with its window's
+    ring. It reads nothing more, and holds at most one more chunk, than single cuts.
+    """
+
+    def __init__(self, out_name: str, piece_name: str, in_name: str, numblocks: tuple, depth: tuple,
+                 periodic: bool, compute):
+        super().__init__()
+        self.out_name, self.piece_name, self.in_name = out_name, piece_name, in_name
+        self.pair_name = f"{piece_name}-pair"
+        self.numblocks = tuple(numblocks)
+        self.dy, self.dx = depth
+        self.periodic = periodic
+        self.compute = compute
+
+    # -- structure
+    def _neighbour(self, n: int, i: int, d: int, depth: int):
+        if d and not depth:
+            return None
+        k = i + d
+        if self.periodic:
+            return k % n
+        return k if 0 <= k < n else None
+
+    def _offsets(self, i: int, j: int):
+        """[(di, dj, ni, nj)] of the block's neighbours (and itself), in row order."""
+        ny, nx = self.numblocks[-2:]
+        out = []
+        for di in (-1, 0, 1):
+            ni = self._neighbour(ny, i, di, self.dy)
+            if ni is None:
+                continue
+            for dj in (-1, 0, 1):
+                nj = self._neighbour(nx, j, dj, self.dx)
+                if nj is None:
+                    continue
+                out.append((di, dj, ni, nj))
+        return out
+
+    def _sides(self, i: int, j: int) -> tuple:
+        return tuple((di, dj) for di, dj, _, _ in self._offsets(i, j) if (di, dj) != (0, 0))
+
+    def _piece_task(self, key):
+        lead, i, j = key[1:-2], key[-2], key[-1]
+        src = (self.in_name, *lead, i, j)
+        return Task(key, functools.partial(_edges, sides=self._sides(i, j), dy=self.dy, dx=self.dx), TaskRef(src))
+
+    def _pair_task(self, key):
+        """The edge cuts of chunks ``(…, i, j)`` and ``(…, i, j + 1)`` in one task."""
+        lead, i, j = key[1:-2], key[-2], key[-1]
+        func = functools.partial(_edges_pair, sides=(self._sides(i, j), self._sides(i, j + 1)), dy=self.dy,
+                                 dx=self.dx)
+        return Task(key, func, TaskRef((self.in_name, *lead, i, j)), TaskRef((self.in_name, *lead, i, j + 1)))
+
+    def _block_task(self, key, where: dict | None = None):
+        """The block task of ``key``; ``where`` maps a neighbour chunk ``(…, i, j)`` to
+        ``(piece key, index in a pair)`` (default: its own edge cut)."""
+        lead, i, j = key[2:-2], key[-2], key[-1]
+        offsets = self._offsets(i, j)
+        layout, refs, picks = [], [], []
+        for di in sorted({o[0] for o in offsets}):
+            layout.append(tuple((o[0], o[1]) for o in offsets if o[0] == di))
+        for di, dj, ni, nj in offsets:
+            if (di, dj) != (0, 0):
+                pos = (*lead, ni, nj)
+                piece, pick = (where or {}).get(pos, ((self.piece_name, *pos), None))
+                refs.append(TaskRef(piece))
+                picks.append(pick)
+        func = functools.partial(_halo_block, layout=tuple(layout), compute=self.compute, block_id=key[1:],
+                                 picks=tuple(picks) if any(p is not None for p in picks) else ())
+        return Task(key, func, TaskRef((self.in_name, *lead, i, j)), *refs)
+
+    # -- the Layer protocol
+    @property
+    def has_legacy_tasks(self):
+        return False
+
+    def is_materialized(self) -> bool:
+        return False
+
+    def _blocks(self):
+        return itertools.product(*(range(n) for n in self.numblocks))
+
+    def get_output_keys(self):
+        return {(self.out_name, 0, *b) for b in self._blocks()}
+
+    def _is_piece(self, key) -> bool:
+        return key[0] == self.piece_name
+
+    def _valid(self, key) -> bool:
+        if not isinstance(key, tuple) or not key or key[0] not in (self.out_name, self.piece_name, self.pair_name):
+            return False
+        idx = key[2:] if key[0] == self.out_name else key[1:]
+        if key[0] == self.out_name and key[1] != 0:
+            return False
+        if key[0] == self.pair_name and not (len(idx) == len(self.numblocks) and idx[-1] + 1 < self.numblocks[-1]):
+            return False
+        return len(idx) == len(self.numblocks) and all(0 <= b < n for b, n in zip(idx, self.numblocks))
+
+    def __getitem__(self, key):
+        if not self._valid(key):
+            raise KeyError(key)
+        if key[0] == self.piece_name:
+            return self._piece_task(key)
+        if key[0] == self.pair_name:
+            return self._pair_task(key)
+        return self._block_task(key)
+
+    def __contains__(self, key) -> bool:
+        return self._valid(key)
+
+    def __iter__(self):
+        for b in self._blocks():
+            yield (self.piece_name, *b)
+        for b in self._blocks():
+            yield (self.out_name, 0, *b)
+
+    def __len__(self) -> int:
+        return 2 * math.prod(self.numblocks)
+
+    def _pairs(self, positions: set) -> dict:
+        """``position -> (piece key, pick)`` for the edge cuts ``positions`` (``(…, i, j)``):
+        chunks side by side in a row paired from the left, the others alone."""
+        where = {}
+        for pos in sorted(positions):
+            if pos in where:
+                continue
+            right = (*pos[:-1], pos[-1] + 1)
+            if right in positions and right not in where:
+                key = (self.pair_name, *pos)
+                where[pos], where[right] = (key, 0), (key, 1)
+            else:
+                where[pos] = ((self.piece_name, *pos), None)
+        return where
+
+    def cull(self, keys, all_hlg_keys):
+        tasks, deps = {}, {}
+        wanted = [k for k in keys if isinstance(k, tuple) and k and k[0] == self.out_name and self._valid(k)]
+        positions = set()
+        for k in wanted:
+            lead, i, j = k[2:-2], k[-2], k[-1]
+            positions.update((*lead, ni, nj) for di, dj, ni, nj in self._offsets(i, j) if (di, dj) != (0, 0))
+        where = self._pairs(positions)
+        for k in wanted:
+            t = self._block_task(k, where)
+            tasks[k] = t
+            deps[k] = set(t.dependencies)
+        for key, _ in set(where.values()):
+            t = self._pair_task(key) if key[0] == self.pair_name else self._piece_task(key)
+            tasks[key] = t
+            deps[key] = set(t.dependencies)
+        return MaterializedLayer(tasks), deps
+
+    def __reduce__(self):  # pragma: no cover - layers are not shipped; tasks are
+        return (OverlapLayer, (self.out_name, self.piece_name, self.in_name, self.numblocks,
+                               (self.dy, self.dx), self.periodic, self.compute))
+
+
+def _take(block: np.ndarray, k: int) -> np.ndarray:
+    return block[k]
+
+
 def _overlap_block(
     block: np.ndarray,
     *,
@@ -268,7 +481,6 @@ def apply_overlap(
         a = a.rechunk(a.chunks[:-2] + (ychunks, xchunks))
     periodic = mode == "wrap"
     nd = a.ndim
-    extended = halo_exchange(a, dy, dx, periodic) if (dy or dx) else a
     starts = tuple(tuple(accumulate((0,) + c[:-1])) for c in (ychunks, xchunks))
     func = functools.partial(
         _overlap_block,
@@ -283,13 +495,19 @@ def apply_overlap(
     )
     token = tokenize(a.name, ry, rx, mode, n_outputs, np.dtype(dtype).str, tuple(collapse), *token_parts)
     out_chunks = tuple((1,) * len(c) if flag else c for c, flag in zip((ychunks, xchunks), collapse))
-    stacked = da.map_blocks(
-        func,
-        extended,
-        dtype=dtype,
-        chunks=((n_outputs,),) + a.chunks[:-2] + out_chunks,
-        new_axis=0,
-        name=f"{name}-{token}",
-        meta=np.empty((0,) * (nd + 1), dtype=dtype),
-    )
-    return [stacked[k] for k in range(n_outputs)]
+    chunks = ((n_outputs,),) + a.chunks[:-2] + out_chunks
+    meta = np.empty((0,) * (nd + 1), dtype=dtype)
+    out_name = f"{name}-{token}"
+    if dy or dx:
+        # the halo exchange and the kernel in one lazy layer: two tasks per block
+        layer = OverlapLayer(out_name, f"{HALO_PIECE}-{token}", a.name, a.numblocks, (dy, dx), periodic, func)
+        graph = HighLevelGraph.from_collections(out_name, layer, dependencies=[a])
+        stacked = da.Array(graph, out_name, chunks, meta=meta)
+    else:
+        stacked = da.map_blocks(func, a, dtype=dtype, chunks=chunks, new_axis=0, name=out_name, meta=meta)
+    if n_outputs == 1:
+        return [da.map_blocks(_take, stacked, 0, drop_axis=0, dtype=dtype, name=f"{name}-out0-{token}",
+                              meta=np.empty((0,) * nd, dtype=dtype))]
+    # one blockwise selection per output: fused with whatever consumes it (a chunk write)
+    return [da.map_blocks(_take, stacked, k, drop_axis=0, dtype=dtype, name=f"{name}-out{k}-{token}",
+                          meta=np.empty((0,) * nd, dtype=dtype)) for k in range(n_outputs)]

@@ -84,6 +84,7 @@ def _add_levels(path: Path, levels: int, executor: Executor) -> list[str]:
                              chunks=tuple((1,) * len(c) for c in small.chunks),
                              meta=np.empty((0,) * small.ndim, dtype=np.int8))
         keys = [(w.name,) + i for i in np.ndindex(*w.numblocks)]
+        log.info("%s: building pyramid level %d of %d, shape %s, %d chunks", path, k, levels, small.shape, len(keys))
         executor.run(build_graph([w], keys), keys, lambda i, result: None)
         names.append(str(k))
     set_levels(path, names)

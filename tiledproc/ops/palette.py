@@ -12,6 +12,8 @@ all the chunks.
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from typing import Any
 
 import dask
@@ -37,6 +39,8 @@ from ..kernels.palette import (
 from ._blocks import kernel_pixels, parse_colour_image, pieces, reread, thread_map, whole_channels
 from ._nodata import nodata_op
 from .palette_limits import MAX_COLORS, MAX_REFINE, MAX_SAMPLE_SIZE, SAMPLE_SIZE
+
+log = logging.getLogger("tiledproc")
 
 __all__ = ["palette_indices", "apply_palette", "median_cut_palette"]
 
@@ -342,7 +346,11 @@ def _cut(sample, n_colors):
             "median cut, got none.",
             param="image",
         )
-    return median_cut(sample, n_colors)
+    log.info("palette: median cut of a %d-pixel sample into %d colours", sample.shape[0], n_colors)
+    start = time.perf_counter()
+    out = median_cut(sample, n_colors)
+    log.info("palette: median cut done in %.1f s", time.perf_counter() - start)
+    return out
 
 
 def _lloyd_part(block, prepared, *, axis):
@@ -361,6 +369,7 @@ def _add_sums(parts):
 
 
 def _lloyd_finish(prepared, sums):
+    log.info("palette: refinement pass over %d pixels done", int(np.sum(sums[1])))
     return lloyd_update(prepared.palette, *sums)
 
 
