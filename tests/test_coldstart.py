@@ -119,3 +119,71 @@ def test_warmup_fills_a_shared_cache_that_a_second_process_only_loads(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tiledproc", "warmup"], env=env, capture_output=True, text=True,
                        cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.rstrip().endswith(": 0 functions compiled"), r.stdout
+
+
+def test_palette_tree_built_in_python_is_the_compiled_build():
+    """Palettes up to PY_BUILD_MAX colours get their k-d tree from numpy (no 2 s compile on first
+    use): the same nodes, order and values as the compiled build used above that size."""
+    import numpy as np
+
+    from tiledproc.kernels.palette import kdtree
+
+    rng = np.random.default_rng(0)
+    cases = [np.zeros((40, 3)), np.array([[0.0, -0.0, 1], [-0.0, 0.0, 1], [1, 1, 1], [-1e300, 1e300, 5],
+                                          [1e-300, 0, 0], [2, 2, 2]])]
+    for n in (1, 2, 4, 5, 7, 63, 300, 2000):
+        for C in (1, 3, 4, 8):
+            cases.append(rng.uniform(0, 255, size=(n, C)))
+            cases.append(rng.integers(0, 4, size=(n, C)).astype(float))  # ties and repeated colours
+    for pal in cases:
+        pal = np.ascontiguousarray(pal)
+        for got, want in zip(kdtree._build_tree_py(pal, kdtree.LEAF), kdtree._build_tree(pal, kdtree.LEAF)):
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want)
+
+
+_PALETTE_CHILD = r"""
+import json, sys
+import numpy as np
+from numba.core import event
+names = []
+class L(event.Listener):
+    def on_start(self, ev):
+        names.append(ev.data["dispatcher"].py_func.__name__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", L())
+import tiledproc as tp
+rng = np.random.default_rng(1)
+def ref(x, pal):
+    return np.argmin(((x[..., None, :].astype(np.float64) - pal) ** 2).sum(-1), axis=-1)
+x = rng.uniform(0, 255, size=(96, 80, 3)).astype("float32")
+pal = rng.uniform(0, 255, size=(16, 3))
+ok = bool((tp.palette_indices(x, pal) == ref(x, pal)).all())
+first = list(names)
+pal = rng.uniform(0, 255, size=(300, 3))  # noisy tiles, more candidates than the cap: per point
+ok &= bool((tp.palette_indices(x, pal) == ref(x, pal)).all())
+second = names[len(first):]
+pal = rng.uniform(0, 255, size=(200, 3))  # many candidates: the box cut in parts
+ok &= bool((tp.palette_indices(x, pal) == ref(x, pal)).all())
+third = names[len(first) + len(second):]
+print(json.dumps({"ok": ok, "first": first, "second": second, "third": third}))
+"""
+
+
+@pytest.mark.slow
+def test_palette_first_use_compiles_only_the_common_searches(tmp_path):
+    """From an empty cache, a first palette_indices whose tiles need only the sorted scan compiles
+    neither the per-point k-d tree search, the box parts, the overflow fallback nor the compiled
+    tree build: each is an entry point of its own, compiled when some tile first needs it."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-c", _PALETTE_CHILD], env=env, capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["ok"]
+    rare = {"point_nn", "points_left", "scan_parts", "parts_left", "brute_point", "_brute_marked", "_build_tree"}
+    assert "_nearest_tiles" in got["first"] and "scan" in got["first"]
+    assert not rare & set(got["first"]), got["first"]
+    assert "points_left" in got["second"] and "scan_parts" not in got["second"], got["second"]
+    assert "parts_left" in got["third"] and "scan_parts" in got["third"], got["third"]

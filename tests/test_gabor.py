@@ -411,3 +411,45 @@ def test_wide_bandwidths_give_skimages_limit():
     np.testing.assert_array_equal(tp.gabor_kernel(0.1, bandwidth=1024), ref)
     np.testing.assert_array_equal(tp.gabor_kernel(0.1, bandwidth=1e300), ref)
     np.testing.assert_array_equal(tp.gabor_kernel(0.1, bandwidth=0.05), sk_gabor_kernel(0.1, bandwidth=0.05))
+
+
+NAN_KERNELS = {
+    **{k: KERNELS[k] for k in ("classic", "isotropic-rotated", "axis-aligned", "anisotropic-rotated")},
+    # n_stds=6: a border of weights below DBL_EPSILON, which scipy leaves out
+    "isotropic-wide": dict(frequency=0.2, theta=np.pi / 2, sigma_x=1.5, sigma_y=1.5, n_stds=6),
+    "axis-aligned-wide": dict(frequency=0.25, theta=np.pi, sigma_x=1.2, sigma_y=2.0, n_stds=6),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", list(NAN_KERNELS))
+def test_nans_reach_exactly_the_windows_scipy_gives(name, mode, rng):
+    """Scattered NaNs and a NaN block, on every path (separable and FFT): NaN exactly
+    where skimage.filters.gabor (scipy.ndimage.convolve, which leaves out weights of
+    magnitude <= DBL_EPSILON, such as the zeros of sin along an axis) gives NaN, and
+    the finite values equal, whatever the chunking (also chunks smaller than the halo)."""
+    kw = NAN_KERNELS[name]
+    x = rng.normal(size=(41, 47)) * 2 + 0.5
+    x[rng.random(x.shape) < 0.004] = np.nan
+    x[28:31, 6:10] = np.nan
+    x[0, 46] = np.nan  # at a corner: reaches the halo through every mode
+    ref = sk_reference(x, kw, mode, cval=0.3)
+    assert np.isnan(ref[0]).any() and not np.isnan(ref[0]).all()
+    scale = np.abs(np.nan_to_num(ref[0])).max()
+    r = tp.gabor_kernel(**kw).shape
+    chunkings = [(max(1, r[0] // 4), 3), (7, 11), random_chunks(x.shape, rng)]
+    assert_chunk_invariant(lambda a: tp.gabor(a, mode=mode, cval=0.3, **kw), x, ref,
+                           chunkings=chunkings, rtol=1e-9, atol=1e-11 * scale)
+
+
+@pytest.mark.parametrize("name", ["classic", "axis-aligned"])
+def test_separable_path_with_infinities_and_nan_cval(name, rng):
+    """Infinities (alone and beside a NaN) and a NaN cval on the separable path, as scipy."""
+    kw = KERNELS[name]
+    x = rng.normal(size=(30, 34))
+    x[5, 5], x[20, 25], x[21, 25], x[12, 30] = np.inf, -np.inf, np.inf, np.nan
+    for mode, cval in (("reflect", 0.0), ("constant", np.nan)):
+        ref = sk_reference(x, kw, mode, cval=cval)
+        scale = np.abs(np.nan_to_num(ref[0], posinf=0, neginf=0)).max()
+        assert_chunk_invariant(lambda a: tp.gabor(a, mode=mode, cval=cval, **kw), x, ref,
+                               chunkings=[(4, 5), (30, 34)], rtol=1e-9, atol=1e-11 * scale)

@@ -18,6 +18,9 @@ boundary maps, in float64.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 import scipy.fft
 import scipy.ndimage
@@ -34,7 +37,9 @@ def separable_factors(frequency, theta, sigma_x, sigma_y, offset, x0, y0):
 
     The correlation kernel (the convolution kernel flipped) is
     ``c * (ar + i ai)(dy) * (br + i bi)(dx)``; the arrays hold taps 0..r
-    (``ar``/``br`` even in the offset, ``ai``/``bi`` odd).
+    (``ar``/``br`` even in the offset, ``ai``/``bi`` odd). A sixth element holds
+    the parameters (plain numbers), from which :func:`gabor_block_separable`
+    builds the exact 2-D kernel when a block holds a NaN or an infinity.
     """
     ct, st = np.cos(theta), np.sin(theta)
     cross = ct * st * (1.0 / sigma_x**2 - 1.0 / sigma_y**2)
@@ -53,7 +58,9 @@ def separable_factors(frequency, theta, sigma_x, sigma_y, offset, x0, y0):
     br, bi = gx * np.cos(wx * kx), -gx * np.sin(wx * kx)
     ar, ai = gy * np.cos(wy * ky), -gy * np.sin(wy * ky)
     c = np.exp(1j * offset) / (2 * np.pi * sigma_x * sigma_y)
-    return ar, ai, br, bi, complex(c)
+    # the parameters as well: a block with a NaN needs the exact kernel's zero weights
+    params = (float(frequency), float(theta), float(sigma_x), float(sigma_y), float(offset), int(x0), int(y0))
+    return ar, ai, br, bi, complex(c), params
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -164,8 +171,104 @@ def _y_pass(Tr, Ti, has_ti, ar, ai, has_ai, cr, ci, H, out_re, out_im, out_mag, 
 
 
 def gabor_block_separable(block2d, ymap, xmap, factors, cval, outputs, out_dtype):
-    """Outputs (subset of real/imag/magnitude) for one 2-D block, separable kernel."""
-    ar, ai, br, bi, c = factors
+    """Outputs (subset of real/imag/magnitude) for one 2-D block, separable kernel.
+
+    A NaN or an infinity affects exactly the windows where scipy.ndimage's
+    direct sum meets it, and no others: scipy leaves out the weights of
+    magnitude <= DBL_EPSILON (0 * NaN is not NaN there), while the two 1-D
+    passes would carry a NaN through every tap of both factors. So a block
+    with a non-finite value is filtered with those values (and a non-finite
+    ``cval``) set to 0, and then each window whose non-negligible weights of
+    the exact kernel meet a NaN is NaN, and each that meets only infinities
+    is summed directly, as scipy does.
+    """
+    block_bad = block2d.dtype.kind == "f" and not np.isfinite(block2d).all()
+    cval_bad = not np.isfinite(cval) and bool((ymap < 0).any() or (xmap < 0).any())
+    if not (block_bad or cval_bad):
+        return _separable(block2d, ymap, xmap, factors, cval, outputs, out_dtype)
+    ext = extend_block(block2d, ymap, xmap, cval)
+    bad = ~np.isfinite(ext)
+    filled = np.where(np.isfinite(block2d), block2d, 0).astype(block2d.dtype, copy=False)
+    parts = _separable(filled, ymap, xmap, factors, cval if np.isfinite(cval) else 0.0, ("real", "imag"),
+                       np.result_type(out_dtype, np.float32))
+    masks = _nonzero_masks(factors[5])
+    for k, name in enumerate(("real", "imag")):
+        _patch_nonfinite(parts[k], ext, bad, masks[k], factors[5], name)
+    out = np.empty((len(outputs), parts.shape[1], parts.shape[2]), dtype=out_dtype)
+    for k, name in enumerate(outputs):
+        out[k] = np.hypot(parts[0], parts[1]) if name == "magnitude" else parts[("real", "imag").index(name)]
+    return out
+
+
+def _kernel_strips(params):
+    """The kernel of ``params`` as skimage.filters.gabor_kernel computes it (the
+    same operations, so the same bits), a strip of rows at a time."""
+    frequency, theta, sigma_x, sigma_y, offset, x0, y0 = params
+    ct, st = math.cos(theta), math.sin(theta)
+    y, x = np.meshgrid(np.arange(-y0, y0 + 1), np.arange(-x0, x0 + 1), indexing="ij", sparse=True)
+    step = max(1, 2**18 // x.shape[1])
+    for r in range(0, y.shape[0], step):
+        ys = y[r:r + step]
+        rotx = x * ct + ys * st
+        roty = -x * st + ys * ct
+        g = np.exp(-0.5 * (rotx**2 / sigma_x**2 + roty**2 / sigma_y**2)
+                   + 1j * (2 * np.pi * frequency * rotx + offset))
+        g *= 1 / (2 * np.pi * sigma_x * sigma_y)
+        yield r, g
+
+
+@functools.lru_cache(maxsize=4)
+def _nonzero_masks(params):
+    """(real, imag): where the kernel's weights exceed DBL_EPSILON (the weights scipy uses)."""
+    frequency, theta, sigma_x, sigma_y, offset, x0, y0 = params
+    shape = (2 * y0 + 1, 2 * x0 + 1)
+    nz_re, nz_im = np.empty(shape, dtype=bool), np.empty(shape, dtype=bool)
+    for r, g in _kernel_strips(params):
+        nz_re[r:r + g.shape[0]] = np.abs(g.real) > _TINY
+        nz_im[r:r + g.shape[0]] = np.abs(g.imag) > _TINY
+    return nz_re, nz_im
+
+
+def _hits(mask: np.ndarray, nz: np.ndarray) -> np.ndarray:
+    """Valid positions (i, j) where some ``mask[i + a, j + b]`` meets a weight
+    ``nz[::-1, ::-1][a, b]`` of the flipped kernel: a count by FFT (exact integers
+    up to rounding far below 0.5)."""
+    ky, kx = nz.shape
+    h, w = mask.shape[0] - ky + 1, mask.shape[1] - kx + 1
+    shape = (scipy.fft.next_fast_len(mask.shape[0], real=True), scipy.fft.next_fast_len(mask.shape[1], real=True))
+    count = scipy.fft.irfft2(scipy.fft.rfft2(mask.astype(np.float64), shape)
+                             * scipy.fft.rfft2(nz.astype(np.float64), shape), shape)
+    return count[ky - 1:ky - 1 + h, kx - 1:kx - 1 + w] > 0.5
+
+
+def _patch_nonfinite(part, ext, bad, nz, params, name):
+    """Set the windows of ``part`` whose used weights meet a NaN to NaN, and sum
+    those that meet only infinities directly (over the region the non-finite
+    values reach)."""
+    ky, kx = nz.shape
+    H, W = part.shape
+    p, q = np.nonzero(bad)
+    i0, i1 = max(0, int(p.min()) - ky + 1), min(H, int(p.max()) + 1)
+    j0, j1 = max(0, int(q.min()) - kx + 1), min(W, int(q.max()) + 1)
+    if i0 >= i1 or j0 >= j1:
+        return
+    sub = ext[i0:i1 + ky - 1, j0:j1 + kx - 1]
+    nan = np.isnan(sub)
+    region = part[i0:i1, j0:j1]
+    hit_nan = _hits(nan, nz) if nan.any() else np.zeros(region.shape, dtype=bool)
+    region[hit_nan] = np.nan
+    inf = np.isinf(sub)
+    if inf.any():
+        ii, jj = np.nonzero(_hits(inf, nz) & ~hit_nan)
+        if ii.size:
+            k = np.empty(nz.shape)
+            for r, g in _kernel_strips(params):
+                k[r:r + g.shape[0]] = g.real if name == "real" else g.imag
+            region[ii, jj] = _direct(sub, k[::-1, ::-1], ii, jj)
+
+
+def _separable(block2d, ymap, xmap, factors, cval, outputs, out_dtype):
+    ar, ai, br, bi, c = factors[:5]
     y0, x0 = ar.shape[0] - 1, br.shape[0] - 1
     H = ymap.shape[0] - 2 * y0
     W = xmap.shape[0] - 2 * x0

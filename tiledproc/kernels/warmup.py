@@ -108,6 +108,7 @@ def _warm_labels() -> None:
 
 def _warm_palette() -> None:
     from . import palette as p
+    from .palette import kdtree
 
     rng = np.random.default_rng(0)
     for C in (1, 3, 4, 8):
@@ -119,6 +120,12 @@ def _warm_palette() -> None:
                 planes = np.moveaxis(img, -1, 0)  # channel-last blocks, as the operations pass them
                 p.nearest_block(planes, prepared)
                 p.nearest_block(np.ascontiguousarray(planes), prepared)  # channel-first blocks
+                if n_colors == 16 and dt in (np.float32, np.float64):
+                    # a colour whose squares could overflow: every pixel compared with every colour
+                    huge = p.prepare_palette(np.concatenate([pal, np.full((1, C), 1e160)]))
+                    p.nearest_block(planes, huge)
+                    p.nearest_block(np.ascontiguousarray(planes), huge)
+        kdtree._build_tree(np.ascontiguousarray(pal), kdtree.LEAF)  # palettes of more than PY_BUILD_MAX colours
         pix = rng.uniform(0, 255, size=(500, C))
         idx = p.nearest_block(np.ascontiguousarray(pix.T).reshape(C, 500, 1), prepared).reshape(-1)
         sums = p.cluster_sums(idx, pix, prepared.n)

@@ -47,9 +47,65 @@ class Tree(NamedTuple):
     split: np.ndarray
 
 
+#: palettes up to this many colours are built in Python (the same algorithm, the same tree:
+#: tens of milliseconds, where compiling :func:`_build_tree` costs about 2 s on first use)
+PY_BUILD_MAX = 8192
+
+
 def build_tree(palette: np.ndarray, leaf: int = LEAF) -> Tree:
     """The k-d tree of a float64 (n, C) palette (C-contiguous)."""
+    if palette.shape[0] <= PY_BUILD_MAX:
+        return Tree(palette, *_build_tree_py(palette, leaf))
     return Tree(palette, *_build_tree(palette, leaf))
+
+
+def _build_tree_py(palette, leaf):
+    """:func:`_build_tree` in numpy: the same nodes in the same order, the same values (a zero
+    bound of a node box may differ in sign, which no comparison sees)."""
+    n, C = palette.shape
+    maxn = 2 * ((n + leaf - 1) // leaf) * 2 + 1
+    perm = np.arange(n)
+    nlo = np.empty((maxn, C))
+    nhi = np.empty((maxn, C))
+    start = np.empty(maxn, dtype=np.int64)
+    end = np.empty(maxn, dtype=np.int64)
+    left = np.full(maxn, -1, dtype=np.int64)
+    right = np.full(maxn, -1, dtype=np.int64)
+    dim = np.zeros(maxn, dtype=np.int64)
+    split = np.zeros(maxn)
+    start[0], end[0] = 0, n
+    nn = 1
+    stack = [0]
+    while stack:
+        node = stack.pop()
+        s, e = int(start[node]), int(end[node])
+        seg = palette[perm[s:e]]
+        if e > s:
+            nlo[node] = seg.min(axis=0)
+            nhi[node] = seg.max(axis=0)
+        else:
+            nlo[node] = np.inf
+            nhi[node] = -np.inf
+        if e - s <= leaf:
+            continue
+        widths = nhi[node] - nlo[node]
+        best = int(np.argmax(widths))  # the first widest channel
+        if not widths[best] > 0.0:  # all the same colour: a leaf, however large
+            continue
+        order = np.argsort(seg[:, best], kind="stable")
+        perm[s:e] = perm[s:e][order]
+        mid = s + (e - s) // 2
+        dim[node] = best
+        split[node] = palette[perm[mid], best]
+        left[node], right[node] = nn, nn + 1
+        start[nn], end[nn] = s, mid
+        start[nn + 1], end[nn + 1] = mid, e
+        stack.append(nn)  # popped after nn + 1, as in the compiled build
+        stack.append(nn + 1)
+        nn += 2
+    pts = np.ascontiguousarray(palette[perm])
+    return (perm, pts, nlo[:nn].copy(), nhi[:nn].copy(), start[:nn].copy(), end[:nn].copy(),
+            left[:nn].copy(), right[:nn].copy(), dim[:nn].copy(), split[:nn].copy())
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
