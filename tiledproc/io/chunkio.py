@@ -350,14 +350,7 @@ def write_chunk(layout: ChunkLayout, index: tuple[int, ...], block: np.ndarray) 
         except OSError as e:
             raise storage_error(e, f"removing chunk {path}") from None
         return 0, 0
-    dtype = np.dtype(layout.dtype)
-    if block.shape != layout.chunks:
-        full = np.full(layout.chunks, layout.fill_value if layout.fill_value is not None else 0, dtype=dtype)
-        full[tuple(slice(0, s) for s in block.shape)] = block
-        block = full
-    data = np.ascontiguousarray(block, dtype=dtype)
-    codec = layout.codec()
-    payload = codec.encode(data) if codec is not None else data.tobytes()
+    payload = _encode(layout, block)
     tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
     try:
         if faults is not None:
@@ -375,7 +368,8 @@ def write_chunk(layout: ChunkLayout, index: tuple[int, ...], block: np.ndarray) 
     return len(payload), chunk_checksum(payload)
 
 
-def _encode(layout: ChunkLayout, block: np.ndarray):
+def _encode(layout: ChunkLayout, block: np.ndarray) -> bytes:
+    """A chunk's stored bytes: an edge block padded to the chunk shape with the fill value, encoded."""
     dtype = np.dtype(layout.dtype)
     if block.shape != layout.chunks:
         full = np.full(layout.chunks, layout.fill_value if layout.fill_value is not None else 0, dtype=dtype)
