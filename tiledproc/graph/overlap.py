@@ -321,9 +321,6 @@ class OverlapLayer(Layer):
     def get_output_keys(self):
         return {(self.out_name, 0, *b) for b in self._blocks()}
 
-    def _is_piece(self, key) -> bool:
-        return key[0] == self.piece_name
-
     def _valid(self, key) -> bool:
         if not isinstance(key, tuple) or not key or key[0] not in (self.out_name, self.piece_name, self.pair_name):
             return False
@@ -505,9 +502,6 @@ def apply_overlap(
         stacked = da.Array(graph, out_name, chunks, meta=meta)
     else:
         stacked = da.map_blocks(func, a, dtype=dtype, chunks=chunks, new_axis=0, name=out_name, meta=meta)
-    if n_outputs == 1:
-        return [da.map_blocks(_take, stacked, 0, drop_axis=0, dtype=dtype, name=f"{name}-out0-{token}",
-                              meta=np.empty((0,) * nd, dtype=dtype))]
     # one blockwise selection per output: fused with whatever consumes it (a chunk write)
     return [da.map_blocks(_take, stacked, k, drop_axis=0, dtype=dtype, name=f"{name}-out{k}-{token}",
                           meta=np.empty((0,) * nd, dtype=dtype)) for k in range(n_outputs)]

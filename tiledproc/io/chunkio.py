@@ -338,10 +338,10 @@ def write_chunk(layout: ChunkLayout, index: tuple[int, ...], block: np.ndarray) 
     default (``write_empty_chunks=False``), a chunk that is all fill value
     is not stored, and a stored one is removed: that returns ``(0, 0)``.
     """
-    path = layout.file(index)
     faults = _faults()
     if layout.remote is not None:
         return _write_object(layout, index, block, faults)
+    path = layout.file(index)
     if _is_fill(block, layout.fill_value):
         try:
             os.remove(path)
@@ -441,7 +441,6 @@ def count_reads():
 
 def read_payload(layout: ChunkLayout, index: tuple[int, ...]) -> bytes | None:
     """The stored bytes of one chunk, or None when it is not stored (all fill value)."""
-    path = layout.file(index)
     if _READ_COUNTERS:
         with _READ_LOCK:
             for counter in _READ_COUNTERS:
@@ -451,6 +450,7 @@ def read_payload(layout: ChunkLayout, index: tuple[int, ...]) -> bytes | None:
             return layout.object(index).read_bytes()
         except FileNotFoundError:
             return None
+    path = layout.file(index)
     try:
         with open(path, "rb") as f:
             return f.read()

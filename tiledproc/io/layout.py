@@ -82,16 +82,12 @@ def level_attrs(attrs: dict, dtype, zarr_format: int = 3) -> dict[str, Any]:
         out["coordinates"] = "spatial_ref"
     if g.crs is not None:
         out["_CRS"] = {"wkt": g.crs.to_wkt("WKT2_2019"), "projjson": g.crs.to_json_dict()}
-    nodata = attrs.get("nodata")
-    if nodata is not None:
+    from .read import decode_nodata
+
+    v = decode_nodata(attrs.get("nodata"))  # None: no nodata, or a GDAL_NODATA that is no number
+    if v is not None:
         kind = np.dtype(dtype).kind
-        try:
-            v = float(nodata) if isinstance(nodata, str) else nodata
-        except ValueError:
-            v = None  # a GDAL_NODATA that is no number declares nothing
-        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
-            pass
-        elif kind in "iub" and isinstance(v, float) and (not np.isfinite(v) or not v.is_integer()):
+        if kind in "iub" and isinstance(v, float) and (not np.isfinite(v) or not v.is_integer()):
             pass  # a float nodata an integer array cannot hold declares nothing
         else:
             if zarr_format == 2:
@@ -168,9 +164,10 @@ def set_omero(path, level: str | None = None, *, max_pixels: int = 1 << 20) -> N
     many whole stored chunks as hold ``max_pixels`` (at least one), spread along
     its diagonal: at most a few MB per band read, whatever the raster's size.
     """
-    from .remote import ObjectPath, as_location, zarr_open
+    from .read import decode_nodata
+    from .remote import as_location, zarr_open
 
-    path = path if isinstance(path, ObjectPath) else as_location(str(path))
+    path = as_location(path)
     group = zarr_open(path, mode="r+", kind="group")
     attrs = dict(group.attrs)
     v2 = group.metadata.zarr_format == 2
@@ -192,18 +189,13 @@ def set_omero(path, level: str | None = None, *, max_pixels: int = 1 << 20) -> N
         picks = sorted({(int((k + 0.5) * gy / n), int((k + 0.5) * gx / n)) for k in range(n)})  # one: the centre
         regions = [(slice(i * ch, (i + 1) * ch), slice(j * cw, (j + 1) * cw)) for i, j in picks]
     names = attrs.get("band_names") or []
-    nodata = attrs.get("nodata")
+    nodata = decode_nodata(attrs.get("nodata"))
     channels = []
     for b in range(z.shape[0]):
         band = np.concatenate([np.asarray(z[b, ys, xs], dtype=np.float64).ravel() for ys, xs in regions])
         valid = band[np.isfinite(band)]
-        if nodata is not None:
-            try:
-                nd = float(nodata)
-                if np.isfinite(nd):
-                    valid = valid[valid != nd]
-            except (TypeError, ValueError):
-                pass
+        if nodata is not None and np.isfinite(nodata):
+            valid = valid[valid != nodata]
         if valid.size:
             lo, hi = np.percentile(valid, [0.1, 99.9])
             mn, mx = float(valid.min()), float(valid.max())
@@ -276,20 +268,26 @@ def input_attrs(path) -> dict[str, Any]:
     """What an output inherits from the input at ``path`` (a tiledproc store, a GeoZarr
     or CF/rioxarray Zarr store or one of its variables, a (Geo)TIFF): georeferencing,
     nodata, band names, the microscopy pixel size. Nothing is read but metadata."""
+    return _input_meta(path)[0]
+
+
+def _input_meta(path) -> tuple[dict[str, Any], np.dtype | None]:
+    """:func:`input_attrs` and the dtype of the input's data (None for a TIFF)."""
     from .metadata import carry_over
     from .read import locate
     from .remote import ObjectPath, is_url
     from .tiff import is_tiff, tiff_attrs
 
     if isinstance(path, ObjectPath) or is_url(path):
-        return carry_over(locate(path)[2])  # a remote store: its own attributes (tiledproc, GeoZarr)
+        _, z, attrs = locate(path)
+        return carry_over(attrs), z.dtype  # a remote store: its own attributes (tiledproc, GeoZarr)
     p = Path(path).expanduser()
     if p.is_file() and is_tiff(p):
-        return carry_over(tiff_attrs(p))
+        return carry_over(tiff_attrs(p)), None
     p, z, attrs = locate(p)
     out = carry_over(attrs)
     if "proj:wkt2" in out or "proj:code" in out or "spatial:transform" in out:
-        return out
+        return out, z.dtype
     # CF / rioxarray: the variable's group holds the grid mapping and the x/y coordinates
     try:
         if z.path:
@@ -297,11 +295,11 @@ def input_attrs(path) -> dict[str, Any]:
         else:
             group, array = zarr.open_group(str(p.parent), mode="r"), z
             if p.name not in group:
-                return out
+                return out, z.dtype
     except (zarr.errors.BaseZarrError, FileNotFoundError, KeyError, ValueError, TypeError):
-        return out
+        return out, z.dtype
     cf = _cf_attrs(group, array)
-    return {**cf, **out}
+    return {**cf, **out}, z.dtype
 
 
 def source_stores(array) -> list[str]:
@@ -341,15 +339,28 @@ def inherited_attrs(array, inputs=()) -> dict[str, Any]:
     """The metadata an output computed from ``array`` inherits: that of the first of
     ``inputs``, else of the first store its graph reads (see :func:`input_attrs`).
     A transform only when the output has the input's ``(y, x)`` shape; band names
-    only when it has the input's number of bands."""
+    only when it has the input's number of bands. The nodata the output really
+    uses: the input's when it has the input's dtype (a copy, a subset), NaN for a
+    float result of another dtype (a uint16 scene's window mean marks missing
+    pixels NaN, never 0), none for another integer dtype; for a TIFF input, whose
+    dtype is not read, the input's for an integer result and NaN for a float one."""
+    import math
+
     from ..errors import TiledprocError
 
     sources = [str(s) for s in inputs] or source_stores(array)
     for src in sources:
         try:
-            attrs = input_attrs(src)
+            attrs, dtype = _input_meta(src)
         except (TiledprocError, OSError):
             continue
+        out_dtype = np.dtype(array.dtype)
+        same = np.dtype(dtype) == out_dtype if dtype is not None else out_dtype.kind != "f"
+        if "nodata" in attrs and not same:
+            if out_dtype.kind == "f":
+                attrs["nodata"] = json_safe(math.nan)
+            else:
+                attrs.pop("nodata")
         shape = tuple(getattr(array, "shape", ()))
         if len(shape) == 2:
             shape = (1,) + shape

@@ -5,7 +5,6 @@ the OME-Zarr multiscales (level k at scale 2**k). The levels are computed by
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -17,12 +16,7 @@ from .geo import level_transform, zarr_conventions
 from .layout import LEVEL_ARRAY, create_named_array, group_geo_attrs, ome_attrs, write_coordinates
 from .metadata import level_path, ome_multiscales, physical_scale
 from .read import LEVEL0, metadata_stamp
-from .remote import ObjectPath, as_location, zarr_create_group, zarr_open
-
-
-def _loc(path):
-    """A local ``Path`` or an :class:`ObjectPath` (a URL)."""
-    return path if isinstance(path, ObjectPath) else as_location(path if not isinstance(path, Path) else str(path))
+from .remote import as_location, zarr_create_group, zarr_open
 
 __all__ = ["store_levels", "level_array", "create_level", "set_levels"]
 
@@ -30,7 +24,7 @@ __all__ = ["store_levels", "level_array", "create_level", "set_levels"]
 def store_levels(path) -> list[str]:
     """The multiscale levels a raster store lists (``["0"]`` without OME metadata)."""
     try:
-        attrs = dict(zarr_open(_loc(path), mode="r", kind="group").attrs)
+        attrs = dict(zarr_open(as_location(path), mode="r", kind="group").attrs)
         return [d["path"] for d in attrs.get("ome", attrs)["multiscales"][0]["datasets"]]  # 0.5 or 0.4 (v2)
     except (KeyError, IndexError, TypeError, FileNotFoundError, zarr.errors.GroupNotFoundError):
         return [LEVEL0]
@@ -41,12 +35,12 @@ def level_array(path, level: str) -> da.Array:
     multiscale dataset path, or a level number)."""
     if level != LEVEL0 and "/" not in level and level.isdigit():
         level = level_path(int(level))
-    p = _loc(path) / level
+    p = as_location(path) / level
     layout = layout_of(p)
     if layout is not None:
         reader = ChunkReader(layout)
         return da.from_array(reader, chunks=layout.chunks, lock=False, asarray=False,
-                             name="level-" + tokenize(str(p.resolve()), metadata_stamp(_loc(path))),
+                             name="level-" + tokenize(str(p.resolve()), metadata_stamp(as_location(path))),
                              meta=np.empty((0,) * len(layout.shape), dtype=reader.dtype))
     return da.from_zarr(zarr_open(p, mode="r", kind="array"))
 
@@ -55,7 +49,7 @@ def create_level(path, name: str, shape) -> ChunkLayout:
     """Create (or replace) level ``name`` (a group holding array ``0`` and its own
     coordinates, see :mod:`tiledproc.io.layout`) with level 0's dtype, chunks, codec
     and fill value."""
-    path = _loc(path)
+    path = as_location(path)
     base = zarr_open(path / LEVEL0, mode="r", kind="array")
     group = zarr_open(path, mode="r+", kind="group")
     attrs = dict(group.attrs)
@@ -83,7 +77,7 @@ def create_level(path, name: str, shape) -> ChunkLayout:
 def set_levels(path, names: Sequence[str]) -> None:
     """List ``names`` as the OME-Zarr multiscale levels (level k at scale 2**k, path
     :func:`level_path`) and as the GeoZarr ``multiscales`` layout; drop others."""
-    path = _loc(path)
+    path = as_location(path)
     group = zarr_open(path, mode="r+", kind="group")
     keep = {n.split("/")[0] for n in names}
     for old in store_levels(path):

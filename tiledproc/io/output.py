@@ -44,7 +44,7 @@ from .layout import create_named_array, group_geo_attrs, level_attrs, ome_attrs,
 from .metadata import dimension_names, json_safe, ome_multiscales, physical_scale
 from .read import LEVEL0
 from .record import DONE_LOG, SegmentWriter, check_chunks, chunk_name, format_entry, read_record
-from .remote import ObjectPath, as_location, zarr_create_array, zarr_create_group, zarr_open
+from .remote import ObjectPath, as_location, zarr_create_group, zarr_open
 from .safety import OutputLock, check_output_paths, clear_output
 from .stamps import input_stamps
 
@@ -243,15 +243,13 @@ def _fill_value(spec: OutputSpec):
         return spec.fill_value
     if spec.zarr_format == 2:
         # v2 readers (xarray, GDAL) take the fill value for the nodata: the declared one, or none
-        nodata = dict(spec.attrs).get("nodata")
-        try:
-            v = float(nodata) if nodata is not None else None
-        except (TypeError, ValueError):
-            v = None
+        from .read import decode_nodata
+
+        v = decode_nodata(dict(spec.attrs).get("nodata"))
         kind = np.dtype(spec.array.dtype).kind
         if kind == "f":
-            return float("nan") if v is None else v
-        return int(v) if v is not None and np.isfinite(v) and v.is_integer() else None
+            return float("nan") if v is None else float(v)
+        return int(v) if v is not None and np.isfinite(v) and float(v).is_integer() else None
     return float("nan") if np.dtype(spec.array.dtype).kind == "f" else 0
 
 

@@ -115,7 +115,8 @@ def locate(path, storage_options=None) -> tuple[Path | ObjectPath, zarr.Array, d
         if len(arrays) > 1:  # a CF / xarray dataset: its one data variable beside the coordinates
             from .layout import cf_data_variable
 
-            arrays = [cf_data_variable(node)] if cf_data_variable(node) is not None else arrays
+            cf = cf_data_variable(node)
+            arrays = [cf] if cf is not None else arrays
         if len(arrays) != 1:
             raise NotAZarrStoreError(
                 f"{str(p)!r} is a Zarr group without OME multiscales and with "

@@ -129,7 +129,8 @@ def is_tiledproc_output(path) -> bool:
     or a directory holding only tiledproc's lock (a run killed as it started)."""
     if is_url(path):
         p = as_location(path)
-        if _provenance(p) is not None and "fingerprint" in _provenance(p):
+        prov = _provenance(p)
+        if prov is not None and "fingerprint" in prov:
             return True
         return [m["path"] for m in p.list()] == [(p / LOCK_FILE).key]
     p = Path(os.path.expanduser(os.fspath(path)))

@@ -22,7 +22,6 @@ to the attributes (``proj:code``, ``spatial:transform``, the raw keys under
 
 from __future__ import annotations
 
-import math
 import mmap
 import os
 from pathlib import Path

@@ -14,7 +14,7 @@ from ..execute.schedulers import parse_scheduler
 from .write import write_outputs
 from ..io.output import OutputSpec
 from ..io.codecs import DEFAULT_CODEC
-from ..io.layout import inherited_attrs, source_stores
+from ..io.layout import inherited_attrs
 from ..io.metadata import json_safe
 from ..ops._xarray import dataarray_nodata, is_dataarray
 from ..io.remote import ObjectPath, as_location, is_url
@@ -173,7 +173,7 @@ def save_raster(
         if nd is not None:
             attrs.setdefault("nodata", json_safe(nd))
         array = array.data
-    attrs = {**_inherited(array, inputs), **attrs}
+    attrs = {**inherited_attrs(array, inputs), **attrs}
     provenance = {k: attrs.pop(k) for k in ("operation", "parameters", "input") if k in attrs}
     provenance.setdefault("operation", "save_raster")
     spec = OutputSpec(path, array, chunks=chunks, codec=codec, provenance=provenance, attrs=attrs,
@@ -183,30 +183,3 @@ def save_raster(
                   scheduler=parse_scheduler(scheduler, workers=threads),
                   progress=progress, pyramid=pyramid, space_check=space_check)
     return spec.path
-
-
-def _inherited(array, inputs) -> dict:
-    """What the output inherits from its input (georeferencing, band names, nodata), with the
-    nodata it really uses: the input's when it has the input's dtype (a copy, a subset), NaN for
-    a float result of another dtype (a uint16 scene's window mean marks missing pixels NaN,
-    never 0), none for another integer dtype."""
-    import math
-
-    import numpy as np
-
-    from ..io.read import locate
-
-    attrs = inherited_attrs(array, inputs)
-    if "nodata" not in attrs:
-        return attrs
-    try:
-        src = [str(s) for s in inputs] or source_stores(array)
-        same = np.dtype(locate(src[0])[1].dtype) == np.dtype(array.dtype)
-    except Exception:  # a TIFF input, or an input that cannot be read again: judge by the dtype alone
-        same = np.dtype(array.dtype).kind != "f"
-    if not same:
-        if np.dtype(array.dtype).kind == "f":
-            attrs["nodata"] = json_safe(math.nan)
-        else:
-            attrs.pop("nodata")
-    return attrs

@@ -154,8 +154,7 @@ def write_outputs(
                 prepared.append(prepare_output(s, overwrite=overwrite, resume=resume, inputs=inputs, stamps=stamps))
             writers, tasks = write_tasks(prepared)
             # per write, in plain Python (np.prod per chunk cost 7 s at 16 x 100000^2, before the first write)
-            steps = [p.spec.chunks for p in prepared]
-            positions = [tuple(i * c for i, c in zip(index, steps[k])) for _, k, index in tasks]
+            positions = [_scan_position(prepared[k], index) for _, k, index in tasks]
             order = sorted(range(len(tasks)), key=lambda i: (positions[i], tasks[i][1]))
             tasks = [tasks[i] for i in order]
             positions = [positions[i] for i in order]

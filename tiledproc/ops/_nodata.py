@@ -158,12 +158,8 @@ def float_for(dtype) -> np.dtype:
 
 def _nan_block(block, nodata, target):
     out = block.astype(target, copy=block.dtype != target)
-    if block.dtype.kind == "f" and math.isnan(nodata):
-        return out
-    if block.dtype.kind == "f":
+    if not (block.dtype.kind == "f" and math.isnan(nodata)):  # NaN nodata of a float block: already NaN
         np.copyto(out, np.nan, where=block == nodata)
-        return out
-    np.copyto(out, np.nan, where=block == nodata)
     return out
 
 
