@@ -45,6 +45,7 @@ def test_a_huge_rasters_graph_is_lazy_and_small_per_chunk(tmp_path, n):
     """Building window_stats on a 1 x n^2 fill-value store makes no task; a window of 3 x 3
     chunks takes at most 3 tasks per output chunk, the same count at any raster size."""
     a = open_raster(fill_store(tmp_path / "in.zarr", (1, n, n)))
+    tp.window_stats(a[:, :64, :64], size=15)  # the modules it loads on first use are not the graph
     tracemalloc.start()
     mean, var = tp.window_stats(a, size=15)
     graph_bytes = tracemalloc.get_traced_memory()[1]
@@ -67,7 +68,7 @@ def test_a_huge_rasters_graph_is_lazy_and_small_per_chunk(tmp_path, n):
     ("window_mean", {"size": 7}, 1),
     ("gabor", {"frequency": 0.2}, 2),
     ("gradient", {}, 2),
-    ("hessian", {}, 3),
+    ("finite_difference_hessian", {}, 3),
 ])
 def test_every_windowed_operation_takes_at_most_3_tasks_per_output_chunk(tmp_path, op, kwargs, outputs):
     a = open_raster(fill_store(tmp_path / "in.zarr", (1, 100_000, 100_000)))
@@ -81,9 +82,8 @@ def test_every_windowed_operation_takes_at_most_3_tasks_per_output_chunk(tmp_pat
         hlg = gw.merged_graph(writers)
         assert gw.windowable(hlg)
         # a window as write_outputs cuts it
-        positions = [jw._scan_position(prepared[k], index) for _, k, index in todo]
-        first = gw.windows(positions, len(a.chunks[-1]), 1024)[0]
-        keys = [todo[i][0] for i in first]
+        first = todo.at(next(gw.grid_windows([len(c) for c in todo.grid_chunks])))
+        keys = [key for key, _, _ in first]
         tasks = len(gw.window_graph(hlg, keys))
     finally:
         for p in prepared:
@@ -111,6 +111,40 @@ def test_windows_cover_every_write_once_in_strips():
     assert [len(w) for w in wins] == [64, 56]
 
 
+@pytest.mark.parametrize("grid, limit", [((2, 40, 20), 64), ((5, 6, 4), 64), ((3, 17, 11), 24), ((1, 98, 98), 256),
+                                         ((2, 3, 13), 7), ((1, 1, 1), 256)])
+def test_grid_windows_cut_a_whole_grid_as_windows_does(grid, limit):
+    """The lazy cut of a whole chunk grid is the cut windows() makes of its every position."""
+    nb, ny, nx = grid
+    positions = [(b, y * 10, x * 10) for b in range(nb) for y in range(ny) for x in range(nx)]
+    expected = [[positions[i] for i in w] for w in gw.windows(positions, nx, 10, limit=limit)]
+    got = [[(b, y * 10, x * 10) for b, y, x in w] for w in gw.grid_windows(grid, limit=limit)]
+    assert got == expected
+
+
+def test_the_to_do_list_is_made_a_window_at_a_time(tmp_path):
+    """At 16 x 400000^2 (2.4 million chunks per output) the writes still to do are counted,
+    sized and cut into their first window without a list of the raster's chunks."""
+    a = open_raster(fill_store(tmp_path / "in.zarr", (16, 400_000, 400_000)))
+    mean, var = tp.window_stats(a, size=15)
+    outs = [OutputSpec(tmp_path / f"{k}.zarr", x, fill_value=0.0) for k, x in (("m", mean), ("v", var))]
+    prepared = [prepare_output(o) for o in outs]
+    try:
+        tracemalloc.start()
+        _, todo = write_tasks(prepared)
+        n, nbytes = len(todo), todo.nbytes
+        first = todo.at(next(gw.grid_windows([len(c) for c in todo.grid_chunks])))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        for p in prepared:
+            p.release()
+    chunks = 16 * 391 * 391
+    assert n == 2 * chunks and nbytes == 2 * 16 * 400_000**2 * 4
+    assert len(first) == 2 * 5 * 49  # one strip of 5 columns, 391 rows in 8 windows of equal heights
+    assert peak < 2**20  # a list of the raster's writes alone is ~700 MiB
+
+
 @pytest.mark.parametrize("mode", ["reflect", "wrap", "constant"])
 @pytest.mark.parametrize("chunks", [(1, 16, 16), (1, 5, 7)])  # chunks smaller than the halo too
 def test_a_windowed_write_is_exact_and_never_holds_the_whole_graph(tmp_path, mode, chunks, rng, monkeypatch):
@@ -136,6 +170,76 @@ def test_a_windowed_write_is_exact_and_never_holds_the_whole_graph(tmp_path, mod
         assert len(jw.last_windows) == 1
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "m.zarr" / "0"))[:], ref_mean)
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "v.zarr" / "0"))[:], ref_var)
+
+
+@pytest.mark.parametrize("chunks", [(3, 64, 64), (3, 40, 90)])
+def test_recolor_runs_in_windows_after_its_table(tmp_path, rng, monkeypatch, chunks):
+    """The label table is computed first, on its own (one pass), then put in the graph as a
+    constant: the per-pixel map runs in windows, and is exactly recolor_by_label's."""
+    x = rng.normal(size=(3, 300, 260)).astype(np.float32)
+    lab = rng.integers(-5, 40, size=(1, 300, 260)).astype(np.int32)
+    xs = tp.save_raster(x, tmp_path / "x.zarr", chunks=chunks)
+    ls = tp.save_raster(lab, tmp_path / "l.zarr", chunks=(1,) + chunks[1:])
+    r = tp.recolor_by_label(open_raster(xs), open_raster(ls)[0], channel_axis=0, background=3)
+    hlg = gw.merged_graph([r])
+    assert not gw.windowable(hlg) and gw.reduction_results(hlg) is not None
+    monkeypatch.setattr(gw, "WINDOW_CHUNKS", 6)
+    monkeypatch.setattr(gw, "STRIP_CHUNKS", 2)
+    report = jw.write_outputs([OutputSpec(tmp_path / "r.zarr", r)], progress="off")
+    n = report.outputs[0].n_chunks
+    assert sum(w for w, _ in jw.last_windows) == n and len(jw.last_windows) > 3
+    assert max(t for _, t in jw.last_windows) < n  # no window holds the table's reduction
+    ref = tp.recolor_by_label(x, lab[0], channel_axis=0, background=3)
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "r.zarr" / "0"))[:], ref)
+
+
+@pytest.mark.parametrize("refine", [0, 2])
+def test_quantize_runs_in_windows_after_its_palette(tmp_path, rng, monkeypatch, caplog, refine):
+    """The median-cut palette (and its Lloyd passes) is computed once, before the writes;
+    the writes run in windows and equal those of a run in one window."""
+    import logging
+
+    x = rng.uniform(0, 255, size=(3, 300, 260)).astype(np.float32)
+    src = tp.save_raster(x, tmp_path / "x.zarr", chunks=(3, 64, 64))
+
+    def run(name):
+        p = tmp_path / f"{name}.toml"
+        p.write_text(textwrap.dedent(f"""
+            [input]
+            path = "{src}"
+            [steps.q]
+            op = "quantize"
+            n_colors = 8
+            refine = {refine}
+            [outputs.indices]
+            from = "q.indices"
+            path = "{tmp_path / name}-i.zarr"
+            [outputs.quantized]
+            from = "q.quantized"
+            path = "{tmp_path / name}-q.zarr"
+        """))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="tiledproc"):
+            run_pipeline(p, echo=lambda s: None)
+        assert caplog.text.count("median cut done") == 1
+        return [zarr.open_array(f"{tmp_path / name}-{k}.zarr/0")[:] for k in "iq"], list(jw.last_windows)
+
+    whole, w1 = run("one")
+    assert len(w1) == 1
+    monkeypatch.setattr(gw, "WINDOW_CHUNKS", 6)
+    monkeypatch.setattr(gw, "STRIP_CHUNKS", 2)
+    windowed, w2 = run("many")
+    assert len(w2) > 3 and sum(w for w, _ in w2) == 25 + 75  # indices 1 x 5 x 5 chunks, quantized 3 x 5 x 5
+    for a, b in zip(whole, windowed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_whole_raster_rechunk_is_not_split():
+    """A per-chunk layer that takes a large layer which is not local (a rechunk merging
+    chunks) cannot be split into a reduction and windows: the graph runs whole."""
+    a = da.ones((1, 200, 200), chunks=(1, 10, 10)).rechunk((1, 30, 30)) + 1
+    hlg = gw.merged_graph([a])
+    assert not gw.windowable(hlg) and gw.reduction_results(hlg) is None
 
 
 @pytest.mark.slow

@@ -58,7 +58,6 @@ def tasks_per_chunk(data, n: int = 100000) -> dict:
     from tiledproc.graph import window as gw
     from tiledproc.io.output import OutputSpec, prepare_output, write_tasks
     from tiledproc.io.read import open_raster
-    from tiledproc.jobs import write as jw
 
     a = open_raster(_fill(data, 1, n))
     out = {}
@@ -71,11 +70,10 @@ def tasks_per_chunk(data, n: int = 100000) -> dict:
         try:
             writers, todo = write_tasks(prepared)
             hlg = gw.merged_graph(writers)
-            positions = [jw._scan_position(prepared[k], index) for _, k, index in todo]
             tasks = writes = 0
             worst = 0.0
-            for w in gw.windows(positions, len(a.chunks[-1]), max(a.chunks[-1])):
-                keys = [todo[i][0] for i in w]
+            for w in gw.grid_windows([len(c) for c in todo.grid_chunks]):
+                keys = [key for key, _, _ in todo.at(w)]
                 t = len(gw.window_graph(hlg, keys))
                 tasks, writes, worst = tasks + t, writes + len(keys), max(worst, t / len(keys))
         finally:
@@ -159,7 +157,60 @@ def distributed(data, bands: int, n: int) -> dict:
             "scheduler_process_rss_before": before, "scheduler_process_rss_peak": peak[0]}
 
 
-MEASUREMENTS = {"window_stats": window_stats, "tasks_per_chunk": tasks_per_chunk, "first_write": first_write,
+#: the operation commands measured by ``ops_peak``: (command, output options, extra options)
+OPS = {
+    "gabor": (["--real", "{out}/real.zarr", "--imag", "{out}/imag.zarr"], ["--frequency", "0.2"]),
+    "derivatives": (["--d-y", "{out}/dy.zarr", "--d-x", "{out}/dx.zarr", "--d-yy", "{out}/dyy.zarr",
+                     "--d-yx", "{out}/dyx.zarr", "--d-xx", "{out}/dxx.zarr"], []),
+    "recolor-by-label": (["--recolored", "{out}/recolored.zarr"], ["--labels", "{labels}"]),
+    "quantize": (["--indices", "{out}/indices.zarr", "--quantized", "{out}/quantized.zarr"], ["--n-colors", "16"]),
+}
+
+
+def ops_peak(data, op: str, n: int) -> dict:
+    """One operation command (``tiledproc OP``, run in this process) on a 1 x n^2 fill-value
+    input (3 x n^2, all bands in a chunk, for recolor-by-label and quantize, with labels of
+    one value): its wall time; the child's VmHWM is the driver's peak."""
+    import shutil
+
+    import zarr
+
+    from tiledproc.cli import main
+
+    colour = op in ("recolor-by-label", "quantize")
+    src = data / f"fill-{'3' if colour else '1'}x{n}-ops.zarr"
+    if not (src / "0" / "zarr.json").exists():
+        g = zarr.create_group(str(src), zarr_format=3, overwrite=True)
+        g.create_array("0", shape=(3 if colour else 1, n, n), chunks=(3 if colour else 1, 1024, 1024),
+                       dtype="float32", fill_value=0)
+    labels = data / f"fill-labels-{n}.zarr"
+    if op == "recolor-by-label" and not (labels / "0" / "zarr.json").exists():
+        g = zarr.create_group(str(labels), zarr_format=3, overwrite=True)
+        g.create_array("0", shape=(1, n, n), chunks=(1, 1024, 1024), dtype="int32", fill_value=1)
+    out = data / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    outputs, extra = OPS[op]
+    args = [op, str(src), *(a.format(out=out, labels=labels) for a in outputs + extra), "--progress", "off",
+            "--threads", "2"]
+    start = time.perf_counter()
+    try:
+        try:
+            main(args)
+        except SystemExit as e:
+            if e.code:
+                raise RuntimeError(f"tiledproc {op} exited with {e.code}") from None
+    finally:
+        seconds = time.perf_counter() - start
+        shutil.rmtree(out, ignore_errors=True)
+    from tiledproc.jobs import write as jw
+
+    writes = sum(w for w, _ in jw.last_windows)
+    tasks = sum(t for _, t in jw.last_windows)
+    return {"seconds": seconds, "windows": len(jw.last_windows), "writes": writes,
+            "tasks_per_chunk": tasks / max(writes, 1), "max_window_tasks": max((t for _, t in jw.last_windows), default=0)}
+
+
+MEASUREMENTS = {"window_stats": window_stats, "ops_peak": ops_peak, "tasks_per_chunk": tasks_per_chunk, "first_write": first_write,
                 "distributed": distributed}
 
 

@@ -172,8 +172,8 @@ class _DistributedExecutor(Executor):
         futures = self.client.get(dsk, list(keys), sync=False)
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            for future in as_completed(futures):
-                result = future.result()  # re-raises a task's exception here, in the driver
+            # a task's exception is raised here, in the driver; results come as tasks finish
+            for future, result in as_completed(futures, with_results=True):
                 on_done(index[future.key], result)
                 future.release()
         except BaseException:
@@ -188,7 +188,9 @@ class _DistributedExecutor(Executor):
         whichever window's task computes it."""
         from distributed import as_completed
 
-        ac = as_completed()
+        # with_results: each result (a chunk's size and CRC) is fetched by the client's event
+        # loop as its task finishes, not by a round trip of the driver thread per chunk
+        ac = as_completed(with_results=True)
         owner: dict = {}
         left: list = []  # futures still running, per window in flight
         it = iter(windows)
@@ -208,9 +210,8 @@ class _DistributedExecutor(Executor):
 
         more = submit() and submit()
         try:
-            for future in ac:
+            for future, result in ac:  # a task's exception is raised here, in the driver
                 on_done, i, slot = owner.pop(future)
-                result = future.result()  # re-raises a task's exception here, in the driver
                 on_done(i, result)
                 future.release()
                 left[slot] -= 1

@@ -15,23 +15,27 @@ a window's border is read by both windows: at most one ring of chunks per
 window (none for a raster of one strip and one window per band).
 
 A graph that is not made of such layers (a reduction over the whole raster,
-as the label means or a palette estimate) is run whole: :func:`windowable`
-says which.
+as the label means or a palette estimate) is split in two by
+:func:`reduction_results`: the few small results the per-chunk layers take from
+the reduction (a label table, a palette) are computed first, on their own, then
+put in the graph as constants (:func:`with_results`); what is left is windowable.
+A graph that cannot be split so (a whole-raster rechunk, whose every chunk a
+windowable layer needs) is run whole: :func:`windowable` says which.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from dask._task_spec import Task, TaskRef
+from dask._task_spec import DataNode, GraphNode, Task, TaskRef
 from dask.blockwise import Blockwise, optimize_blockwise
 from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
 from .overlap import HALO_PIECE, OverlapLayer
 
 __all__ = ["WINDOW_CHUNKS", "STRIP_CHUNKS", "SMALL_LAYER", "merged_graph", "windowable", "windows",
-           "window_graph", "strip_width"]
+           "grid_windows", "window_graph", "strip_width", "reduction_results", "with_results"]
 
 #: chunk positions (one per chunk of the raster, whatever the number of outputs) in one window
 WINDOW_CHUNKS = 256
@@ -50,16 +54,80 @@ def merged_graph(collections: Sequence) -> HighLevelGraph:
     return optimize_blockwise(hlg, keys=[(c.name,) + (0,) * c.ndim for c in collections])
 
 
+def _local(layer) -> bool:
+    """A layer whose tasks each need a bounded neighbourhood of chunks: a lazy per-chunk
+    layer, a layer of a few tasks in all, or a materialized layer whose every task takes
+    one key at most (a per-chunk selection, as dask makes for ``x[0]``)."""
+    if isinstance(layer, (Blockwise, OverlapLayer)):
+        return True
+    if not isinstance(layer, MaterializedLayer):
+        return False
+    if len(layer) <= SMALL_LAYER:
+        return True
+    return all(isinstance(node, GraphNode) and len(node.dependencies) <= 1 for node in layer.mapping.values())
+
+
 def windowable(hlg: HighLevelGraph) -> bool:
     """Whether every task of ``hlg`` depends on a bounded neighbourhood of chunks only,
     so that windows can be built and run apart (else the graph is run whole)."""
-    for layer in hlg.layers.values():
-        if isinstance(layer, (Blockwise, OverlapLayer)):
+    return all(_local(layer) for layer in hlg.layers.values())
+
+
+def reduction_results(hlg: HighLevelGraph) -> list[str] | None:
+    """The small layers (at most SMALL_LAYER tasks) of ``hlg`` that hold the results of its
+    whole-raster reductions as the per-chunk layers take them (a label table, a palette):
+    the small layers that a large per-chunk layer takes directly and that are made from
+    more than SMALL_LAYER tasks at any depth (the raster the reduction reads, or the many
+    one-task layers of a reduction built from ``dask.delayed`` calls). None when
+    the graph cannot be split so (a large per-chunk layer takes a large layer that is not
+    local directly: a whole-raster rechunk) or holds no reduction at all."""
+    memo: dict = {}
+
+    def below(name) -> int:  # tasks under a layer, at any depth (shared ones counted again), capped
+        if name not in memo:
+            memo[name] = 0  # a graph has no cycles; this only ends the recursion
+            n = 0
+            for d in hlg.dependencies.get(name, ()):
+                n += len(hlg.layers[d]) + below(d)
+                if n > SMALL_LAYER:
+                    break
+            memo[name] = n
+        return memo[name]
+
+    def reduces(name) -> bool:  # a small layer made from more than a few tasks: a reduction's result
+        return below(name) > SMALL_LAYER
+
+    results = set()
+    for name, layer in hlg.layers.items():
+        if len(layer) <= SMALL_LAYER or not _local(layer):
             continue
-        if isinstance(layer, MaterializedLayer) and len(layer) <= SMALL_LAYER:
-            continue
-        return False
-    return True
+        for dep in hlg.dependencies.get(name, ()):
+            d = hlg.layers[dep]
+            if len(d) > SMALL_LAYER:
+                if not _local(d):
+                    return None
+            elif reduces(dep):
+                results.add(dep)
+    return sorted(results) or None
+
+
+def with_results(hlg: HighLevelGraph, values: dict, results: Sequence[str], roots: Sequence[str]) -> HighLevelGraph:
+    """``hlg`` with the layers ``results`` made constants (``values``: key -> value, every
+    key of those layers) and only the layers ``roots`` still need: the reductions that
+    made the values are gone, and what is left is windowable (if it was split right)."""
+    layers = dict(hlg.layers)
+    deps = {k: set(v) for k, v in hlg.dependencies.items()}
+    for name in results:
+        layers[name] = MaterializedLayer({k: DataNode(k, values[k]) for k in hlg.layers[name]})
+        deps[name] = set()
+    keep: set = set()
+    stack = list(roots)
+    while stack:
+        n = stack.pop()
+        if n not in keep:
+            keep.add(n)
+            stack.extend(deps.get(n, ()))
+    return HighLevelGraph({n: layers[n] for n in keep}, {n: deps[n] & keep for n in keep})
 
 
 def strip_width(ncols: int) -> int:
@@ -111,6 +179,36 @@ def windows(positions: Sequence[tuple], ncols: int, xchunk: int, limit: int | No
             parts.setdefault(rank[positions[i][1]], []).append(i)
         out.extend(parts[k] for k in sorted(parts))
     return out
+
+
+def grid_windows(grid: Sequence[int], limit: int | None = None) -> Iterator[list[tuple[int, int, int]]]:
+    """The windows of a whole ``(bands, rows, columns)`` chunk grid, made one at a time:
+    lists of chunk indices, the cut :func:`windows` makes of every position of a regular
+    grid (strip by strip, each strip in windows of equal heights; bands of one strip fill
+    windows in turn). Nothing is held per chunk of the raster: a window is made when the
+    one before it has been taken."""
+    limit = WINDOW_CHUNKS if limit is None else limit
+    nb, ny, nx = (int(n) for n in grid)
+    strip = strip_width(nx)
+    if nx <= strip:
+        current: list[tuple[int, int, int]] = []
+        for b in range(nb):
+            for y in range(ny):
+                for x in range(nx):
+                    if len(current) >= limit:
+                        yield current
+                        current = []
+                    current.append((b, y, x))
+        if current:
+            yield current
+        return
+    for b in range(nb):
+        for x0 in range(0, nx, strip):
+            cols = range(x0, min(x0 + strip, nx))
+            n = math.ceil(ny / max(1, limit // len(cols)))
+            per = math.ceil(ny / n)
+            for y0 in range(0, ny, per):
+                yield [(b, y, x) for y in range(y0, min(y0 + per, ny)) for x in cols]
 
 
 def _inline(node: Task, key, value: Task) -> tuple[Task, int]:

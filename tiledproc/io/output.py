@@ -48,7 +48,7 @@ from .remote import ObjectPath, as_location, zarr_create_group, zarr_open
 from .safety import OutputLock, check_output_paths, clear_output
 from .stamps import input_stamps
 
-__all__ = ["OutputSpec", "PreparedOutput", "prepare_output", "write_tasks"]
+__all__ = ["OutputSpec", "PreparedOutput", "WriteList", "prepare_output", "write_tasks"]
 
 log = logging.getLogger("tiledproc")
 
@@ -132,7 +132,9 @@ class OutputSpec:
 class PreparedOutput:
     """An output store ready for its chunk writes, holding its writer lock.
 
-    ``done`` are the chunks already written and checked (resume), ``created``
+    ``done`` are the chunks already written and checked (resume), ``recorded`` how
+    many this run has recorded since (a count, not a set: the driver holds nothing
+    per chunk of the raster), ``created``
     says whether this run made the store (a fresh write or a replacement),
     ``repaired`` how many recorded chunks were missing or damaged and are
     computed again.
@@ -143,6 +145,7 @@ class PreparedOutput:
     complete: bool
     created: bool = False
     repaired: int = 0
+    recorded: int = 0
     lock: OutputLock | None = field(default=None, repr=False)
     _mutex: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _fd: int | None = field(default=None, repr=False)
@@ -175,7 +178,7 @@ class PreparedOutput:
                 if self._segments is None:
                     self._segments = SegmentWriter(self.path / LEVEL0)
                 self._segments.add(format_entry(tuple(index), size, crc))
-                self.done.add(tuple(index))
+                self.recorded += 1
                 return
             try:
                 if self._fd is None:
@@ -183,12 +186,12 @@ class PreparedOutput:
                 os.write(self._fd, format_entry(tuple(index), size, crc))
             except OSError as e:
                 raise storage_error(e, f"recording a finished chunk of {str(self.path)!r}") from None
-            self.done.add(tuple(index))
+            self.recorded += 1
 
     def finish(self) -> None:
         """Mark the output complete once every chunk is recorded."""
         self.close()
-        if len(self.done) < self.n_chunks:
+        if len(self.done) + self.recorded < self.n_chunks:
             return
         try:
             set_omero(self.path)
@@ -216,7 +219,7 @@ class PreparedOutput:
         recorded, a store this run made is removed: nothing of it is worth resuming,
         and a rerun must not find it in its way."""
         self.close()
-        remove = failed and self.created and not self.done  # a made store starts with nothing done
+        remove = failed and self.created and not self.done and not self.recorded  # a made store starts with nothing done
         try:
             if remove:
                 clear_output(self.path)  # all but the lock
@@ -416,18 +419,81 @@ def _write_block(block: np.ndarray, *, layout: ChunkLayout, block_id=None) -> np
     return np.array([size, crc], dtype=np.int64).reshape((1,) * (block.ndim - 1) + (2,))
 
 
-def write_tasks(outputs: Sequence[PreparedOutput]) -> tuple[list, list[tuple[int, tuple[int, ...]]]]:
+class WriteList:
+    """The chunk writes still to do, ``(key, output index, chunk index)``, made only as
+    they are asked for: the driver never holds a list of the raster's chunks.
+
+    ``len()`` and :attr:`nbytes` are arithmetic. When every output has the same chunk
+    grid (:attr:`grid_chunks`, the usual case: the outputs of one operation), :meth:`at`
+    gives the writes at a few chunk positions, outputs in order, and the windows of
+    :func:`tiledproc.graph.window.grid_windows` are made from it one at a time.
+    Otherwise iterating gives every write in raster-scan order of pixel offsets
+    (``(band, y, x)`` of each chunk's start, then output), as one list.
+    """
+
+    def __init__(self, outputs: Sequence[PreparedOutput], writers: Sequence):
+        self.outputs = list(outputs)
+        self.names = [w.name for w in writers]
+        first = self.outputs[0].spec.array.chunks if self.outputs else None
+        same = all(o.spec.array.chunks == first for o in self.outputs)
+        #: the chunks (dask's tuple of tuples) every output shares, or None
+        self.grid_chunks = first if same else None
+
+    def __len__(self) -> int:
+        return sum(o.n_chunks - len(o.done) for o in self.outputs)
+
+    def chunk_bytes(self, k: int, index: tuple[int, ...]) -> int:
+        a = self.outputs[k].spec.array
+        n = a.dtype.itemsize
+        for c, i in zip(a.chunks, index):
+            n *= c[i]
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the chunks still to write, uncompressed."""
+        total = 0
+        for k, o in enumerate(self.outputs):
+            a = o.spec.array
+            total += int(np.prod(a.shape, dtype=np.int64)) * a.dtype.itemsize
+            total -= sum(self.chunk_bytes(k, i) for i in o.done)
+        return total
+
+    def position(self, k: int, index: tuple[int, ...]) -> tuple[int, ...]:
+        """Where a chunk starts, as (band, y, x) pixel offsets."""
+        return tuple(i * c for i, c in zip(index, self.outputs[k].spec.chunks))
+
+    def at(self, indices) -> list[tuple]:
+        """The writes still to do at chunk ``indices`` (shared grid only), outputs in order."""
+        out = []
+        for index in indices:
+            for k, o in enumerate(self.outputs):
+                if index not in o.done:
+                    out.append(((self.names[k],) + tuple(index), k, tuple(index)))
+        return out
+
+    def __iter__(self):
+        if self.grid_chunks is not None:
+            for index in np.ndindex(*(len(c) for c in self.grid_chunks)):
+                yield from self.at([index])
+            return
+        todo = [((self.names[k],) + index, k, index) for k, o in enumerate(self.outputs)
+                for index in np.ndindex(*o.grid) if index not in o.done]
+        todo.sort(key=lambda t: (self.position(t[1], t[2]), t[1]))
+        yield from todo
+
+
+def write_tasks(outputs: Sequence[PreparedOutput]) -> tuple[list, WriteList]:
     """The chunk writes still to do, as dask collections plus what each key is.
 
     Returns ``(writers, todo)``: one dask array per output whose block
     ``index`` writes chunk ``index`` of that output and holds the stored
-    size and CRC-32 of the chunk (for the completion record), and
-    ``[(key, output index, chunk index), ...]`` for the chunks not yet
-    recorded as done. The job builds one graph from all writers, so
-    tasks they share (reading an input chunk, a common intermediate) run once.
+    size and CRC-32 of the chunk (for the completion record), and the
+    :class:`WriteList` of the chunks not yet recorded as done. The job builds
+    one graph from all writers, so tasks they share (reading an input chunk,
+    a common intermediate) run once.
     """
     writers = []
-    todo = []
     for k, out in enumerate(outputs):
         a = out.spec.array
         w = da.map_blocks(
@@ -437,7 +503,4 @@ def write_tasks(outputs: Sequence[PreparedOutput]) -> tuple[list, list[tuple[int
             meta=np.empty((0,) * a.ndim, dtype=np.int64),
         )
         writers.append(w)
-        for index in np.ndindex(*out.grid):
-            if index not in out.done:
-                todo.append(((w.name,) + index, k, index))
-    return writers, todo
+    return writers, WriteList(outputs, writers)

@@ -4,7 +4,6 @@ on the chosen scheduler, record each finished chunk, mark the outputs complete."
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,11 +12,12 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..io.safety import check_output_paths, check_space
-from ..io.output import OutputSpec, PreparedOutput, prepare_output, write_tasks
+from ..io.output import OutputSpec, PreparedOutput, WriteList, prepare_output, write_tasks
 from ..io.stamps import input_stamps
 from ..execute.progress import Progress
 from ..execute.schedulers import SchedulerSpec, build_graph, open_executor, parse_scheduler
-from ..graph.window import merged_graph, window_graph, windowable, windows
+from ..graph.window import (grid_windows, merged_graph, reduction_results, window_graph, windowable, windows,
+                            with_results)
 from ..limits import check_chunk_size, check_raster_size
 
 __all__ = ["write_outputs", "check_outputs", "WriteReport"]
@@ -35,11 +35,6 @@ class WriteReport:
     dashboard: str | None = None
     #: chunks the completion record listed but that were missing or damaged, computed again
     chunks_repaired: int = 0
-
-
-def _scan_position(out: PreparedOutput, index) -> tuple:
-    """Where a chunk starts, as (band, y, x) pixel offsets: raster-scan order across outputs."""
-    return tuple(i * c for i, c in zip(index, out.spec.chunks))
 
 
 def check_outputs(specs: Sequence[OutputSpec], *, overwrite: bool = False, resume: bool = False,
@@ -64,36 +59,67 @@ last_windows: list[tuple[int, int]] = []
 last_first_write: list[float] = []
 
 
-def run_windows(executor, writers: Sequence, tasks: Sequence, reference: Sequence, positions: Sequence,
-                on_done) -> None:
-    """Run the writes ``tasks`` (``(key, output, index)``) in windows of chunks
-    (:mod:`tiledproc.graph.window`): the driver holds the graph of one window at a time.
-    A graph with a whole-raster dependency (a reduction) is run whole."""
+def _reductions_first(executor, hlg, writers):
+    """``hlg`` with its whole-raster reductions (a label table, a palette: the few results
+    the per-chunk layers take, :func:`tiledproc.graph.window.reduction_results`) computed
+    now, on their own, and put in the graph as constants: what is left runs in windows.
+    Computed inside the write graph, every chunk the reduction reads could be held until
+    its result is known. ``hlg`` unchanged when it cannot be split so."""
+    results = reduction_results(hlg)
+    if results is None:
+        return hlg
+    keys = [k for name in results for k in hlg.layers[name]]
+    log.info("computing %d whole-raster result(s) (label table, palette ...) before the chunk writes", len(keys))
+    dsk = dict(hlg.cull(set(keys)))
+    values: dict = {}
+    executor.run(dsk, keys, lambda i, value: values.__setitem__(keys[i], value))
+    del dsk
+    return with_results(hlg, values, results, [w.name for w in writers])
+
+
+def run_windows(executor, writers: Sequence, todo: WriteList, on_done) -> None:
+    """Run the writes of ``todo`` in windows of chunks (:mod:`tiledproc.graph.window`):
+    the driver holds the graph and the to-do list of one window at a time. ``on_done(write,
+    result)`` gets each finished write ``(key, output, index)``. A graph with a
+    whole-raster dependency (a reduction) is run whole."""
     last_first_write.clear()
-    user_done = on_done
-
-    def on_done(i, result):
-        if not last_first_write:
-            last_first_write.append(time.perf_counter())
-        user_done(i, result)
-
-    keys = [key for key, _, _ in tasks]
-    hlg = merged_graph(writers)
     last_windows.clear()
+
+    def done_in(entries):
+        def done(j, result):
+            if not last_first_write:
+                last_first_write.append(time.perf_counter())
+            on_done(entries[j], result)
+        return done
+
+    hlg = merged_graph(writers)
     if not windowable(hlg):
+        hlg = _reductions_first(executor, hlg, writers)
+    if not windowable(hlg):
+        entries = list(todo)
+        keys = [key for key, _, _ in entries]
         dsk = build_graph(writers, keys)
         last_windows.append((len(keys), len(dsk)))
-        executor.run(dsk, keys, on_done)
+        executor.run(dsk, keys, done_in(entries))
         return
-    a = reference[0]
-    ncols, xchunk = len(a.chunks[-1]), max(a.chunks[-1])
+    if todo.grid_chunks is not None:
+        cut = (todo.at(w) for w in grid_windows([len(c) for c in todo.grid_chunks]))
+    else:  # outputs on different chunk grids: one list, cut by pixel position
+        entries = list(todo)
+        a = todo.outputs[0].spec.array
+        positions = [todo.position(k, index) for _, k, index in entries]
+        cut = ([entries[i] for i in w] for w in windows(positions, len(a.chunks[-1]), max(a.chunks[-1])))
 
     def items():
-        for n, window in enumerate(windows(positions, ncols, xchunk)):
-            wkeys = [keys[i] for i in window]
+        n = 0
+        for entries in cut:
+            if not entries:  # every chunk of the window was done (resume)
+                continue
+            wkeys = [key for key, _, _ in entries]
             dsk = window_graph(hlg, wkeys, tag=n)
+            n += 1
             last_windows.append((len(wkeys), len(dsk)))
-            yield dsk, wkeys, (lambda j, result, window=window: on_done(window[j], result))
+            yield dsk, wkeys, done_in(entries)
             del dsk
 
     executor.run_windows(items())
@@ -144,7 +170,7 @@ def write_outputs(
     dashboard = None
     prepared: list[PreparedOutput] = []
     written = 0
-    tasks: list = []
+    n_todo = 0
     with open_executor(scheduler) as executor:
         dashboard = executor.dashboard
         if dashboard:
@@ -152,32 +178,22 @@ def write_outputs(
         try:
             for s in specs:
                 prepared.append(prepare_output(s, overwrite=overwrite, resume=resume, inputs=inputs, stamps=stamps))
-            writers, tasks = write_tasks(prepared)
-            # per write, in plain Python (np.prod per chunk cost 7 s at 16 x 100000^2, before the first write)
-            positions = [_scan_position(prepared[k], index) for _, k, index in tasks]
-            order = sorted(range(len(tasks)), key=lambda i: (positions[i], tasks[i][1]))
-            tasks = [tasks[i] for i in order]
-            positions = [positions[i] for i in order]
-            del order
-            grids = [(p.spec.array.chunks, p.spec.array.dtype.itemsize) for p in prepared]
-            chunk_bytes = []
-            for _, k, index in tasks:
-                grid, itemsize = grids[k]
-                chunk_bytes.append(math.prod([c[i] for c, i in zip(grid, index)]) * itemsize)
-            bar = Progress(len(tasks), nbytes=sum(chunk_bytes), label=label, mode=progress)
+            writers, todo = write_tasks(prepared)
+            n_todo = len(todo)
+            bar = Progress(n_todo, nbytes=todo.nbytes, label=label, mode=progress)
 
-            def on_done(i: int, result) -> None:
+            def on_done(entry, result) -> None:
                 nonlocal written
-                _, k, index = tasks[i]
+                _, k, index = entry
                 flat = np.asarray(result).ravel()
                 prepared[k].record_done(index, int(flat[0]), int(flat[1]))
-                written += chunk_bytes[i]
-                bar.update(1, chunk_bytes[i])
+                size = todo.chunk_bytes(k, index)
+                written += size
+                bar.update(1, size)
 
             try:
-                if tasks:
-                    run_windows(executor, writers, tasks, [prepared[k].spec.array for _, k, _ in tasks[:1]],
-                                positions, on_done)
+                if n_todo:
+                    run_windows(executor, writers, todo, on_done)
             finally:
                 bar.close()
                 for p in prepared:
@@ -196,6 +212,6 @@ def write_outputs(
             raise
         for p in prepared:
             p.release()
-    skipped = sum(p.n_chunks for p in prepared) - len(tasks)
+    skipped = sum(p.n_chunks for p in prepared) - n_todo
     repaired = sum(p.repaired for p in prepared)
-    return WriteReport(prepared, len(tasks), skipped, time.perf_counter() - start, written, dashboard, repaired)
+    return WriteReport(prepared, n_todo, skipped, time.perf_counter() - start, written, dashboard, repaired)
