@@ -302,7 +302,9 @@ def recolor_by_label(
     The means table stays in the graph: computing the result reads the data
     twice, once for the table (a tree reduction over a clone of the input's
     graph, so no chunk is held in memory waiting for the table) and once to map
-    every pixel to its mean. Memory is O(chunk + K).
+    every pixel to its mean. Memory is O(chunk + K). Written by tiledproc
+    (``save_raster``, the CLI, pipelines), the table is computed first, on its
+    own, and the map then runs in bounded windows of chunks.
 
     Examples
     --------
