@@ -62,6 +62,11 @@ _CLIENT_KEYS = {"allow_http", "timeout", "connect_timeout", "allow_invalid_certi
                 "proxy_url", "pool_idle_timeout"}
 _PROFILE_KEYS = {"profile", "aws_profile"}
 _ANON_KEYS = {"anon", "anonymous"}
+#: the environment variables obstore takes a secret from (the Azure key has three names)
+_SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "GOOGLE_SERVICE_ACCOUNT_KEY",
+                "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_MASTER_KEY",
+                "AZURE_STORAGE_SAS_KEY", "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_TOKEN", "AZURE_CLIENT_SECRET",
+                "AZURE_STORAGE_CLIENT_SECRET")
 
 
 def is_url(path) -> bool:
@@ -97,9 +102,9 @@ def _endpoint(scheme: str, opts: dict) -> str | None:
     for k in ("endpoint", "endpoint_url", "aws_endpoint", "aws_endpoint_url"):
         if k in opts:
             return str(opts[k])
-    if scheme == "s3":
-        return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    return None
+    env = {"s3": ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"), "az": ("AZURE_STORAGE_ENDPOINT", "AZURE_ENDPOINT"),
+           "gs": ("GOOGLE_BASE_URL",)}.get(scheme, ())
+    return next((os.environ[v] for v in env if os.environ.get(v)), None)
 
 
 def _build_store(scheme: str, bucket: str, options: tuple):
@@ -179,8 +184,7 @@ def remote_error(e: BaseException, what: str, options: tuple = ()) -> StorageErr
     for k, v in options:
         if isinstance(v, str) and len(v) >= 6 and (_SECRET_KEYS.search(k) or len(v) >= 16):
             text = text.replace(v, "***")
-    for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_ACCOUNT_KEY", "AWS_ACCESS_KEY_ID",
-                "GOOGLE_SERVICE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_KEY"):
+    for var in _SECRET_VARS:
         v = os.environ.get(var)
         if v and len(v) >= 6:
             text = text.replace(v, "***")
