@@ -123,7 +123,7 @@ def test_open_is_lazy(tmp_path, rng):
 
 
 def test_overwrite_rules(store_root, rng):
-    """On a local directory and on the S3 server (store_root, tests/conftest.py)."""
+    """On a local directory, the S3 server and Azurite (store_root, tests/conftest.py)."""
     x = rng.normal(size=(1, 8, 8))
     out = str(tp.save_raster(x, str(store_root / "o.zarr")))
     with pytest.raises(OutputExistsError, match="already exists; pass overwrite"):

@@ -55,7 +55,7 @@ def child(args, delay):
 
 
 def test_sigkill_then_resume_is_bit_identical(tmp_path, store_root, rng):
-    """Locally and on the S3 server (store_root): there the record's segments are flushed every
+    """Locally, on the S3 server and on Azurite (store_root): there the record's segments are flushed every
     few seconds, so the chunk writes are slowed more for the kill to land after some."""
     x = rng.normal(size=(2, 256, 256)).astype("float32")
     tp.save_raster(x, str(store_root / "scene.zarr"), chunks=(1, 32, 32))
