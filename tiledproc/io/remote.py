@@ -190,12 +190,15 @@ def remote_error(e: BaseException, what: str, options: tuple = ()) -> StorageErr
             text = text.replace(v, "***")
     if len(text) > 300:
         text = text[:300] + "..."
+    azure = "az://" in what  # name the variables of the cloud the URL is in
+    creds = "AZURE_STORAGE_ACCOUNT_NAME / AZURE_STORAGE_ACCOUNT_KEY" if azure else "AWS_PROFILE / AWS_ACCESS_KEY_ID"
     if isinstance(e, (oe.PermissionDeniedError, oe.UnauthenticatedError)) or " 403 " in text:
-        fix = "check the credentials (AWS_PROFILE / AWS_ACCESS_KEY_ID, storage_options) and the bucket's policy"
+        fix = f"check the credentials ({creds}, storage_options) and the bucket's policy"
     elif isinstance(e, oe.NotFoundError) or " 404 " in text:
         fix = "check that the bucket exists and the path is right"
     else:
-        fix = "check the URL, the endpoint (AWS_ENDPOINT_URL or storage option 'endpoint') and the network"
+        fix = (f"check the URL, the endpoint ({'AZURE_STORAGE_ENDPOINT' if azure else 'AWS_ENDPOINT_URL'} or "
+               f"storage option 'endpoint') and the network")
         if what.startswith(("writing", "recording", "marking")):
             fix += ", then run the same command with --resume"
     err = StorageError(f"{type(e).__name__} while {what}: {text}; {fix}.")
