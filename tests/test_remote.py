@@ -36,10 +36,10 @@ from tiledproc.io import read_attrs
 from tiledproc.io.chunkio import FAULTS_ENV
 from tiledproc.io.read import LEVEL0
 from tiledproc.io.record import verify_output
-from tiledproc.io.remote import ObjectPath, bytes_read
+from tiledproc.io.remote import ObjectPath, bytes_read, remote_error
 from tiledproc.io.safety import LOCK_FILE, OutputLock
 
-from .conftest import S3_KEY_ID, S3_SECRET
+from .conftest import AZ_ACCOUNT, AZ_KEY, S3_KEY_ID, S3_SECRET
 
 
 def objects(root) -> dict:
@@ -217,32 +217,55 @@ def test_info_pyramid_and_preview_of_a_store_on_s3(s3_bucket, tmp_path):
 # ------------------------------------------------------------------ credentials
 
 
-def test_credentials_are_never_in_outputs_logs_or_errors(s3_bucket, tmp_path):
-    root = f"s3://{s3_bucket}"
+@pytest.fixture(params=["s3", "az"])
+def keyed_bucket(request):
+    """A bucket of the S3 server or a container of Azurite, reached with a key from the environment:
+    ``(scheme, bucket, endpoint variable, storage options holding the key, the secrets)``."""
+    if request.param == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        opts = {"endpoint": os.environ["AWS_ENDPOINT_URL"], "access_key_id": S3_KEY_ID,
+                "secret_access_key": S3_SECRET, "region": "us-east-1"}
+        return "s3", bucket, "AWS_ENDPOINT_URL", opts, (S3_SECRET, S3_KEY_ID)
+    bucket = request.getfixturevalue("az_bucket")
+    # Azurite's key is public: what is checked is that AZURE_STORAGE_ACCOUNT_KEY's value never shows
+    opts = {"endpoint": os.environ["AZURE_STORAGE_ENDPOINT"], "account_name": AZ_ACCOUNT, "account_key": AZ_KEY}
+    return "az", bucket, "AZURE_STORAGE_ENDPOINT", opts, (os.environ["AZURE_STORAGE_ACCOUNT_KEY"],)
+
+
+def test_credentials_are_never_in_outputs_logs_or_errors(keyed_bucket, tmp_path):
+    scheme, bucket, endpoint_var, opts, secrets = keyed_bucket
+    root = f"{scheme}://{bucket}"
     outs = [cli(["synth", f"{root}/scene.zarr", "--shape", "2,64,64", "--chunks", "1,32,32"]),
             cli(["window-stats", f"{root}/scene.zarr", "--size", "3", "--mean", f"{root}/m.zarr",
                  "--progress", "log"]),
             cli(["info", f"{root}/m.zarr"]),
             cli(["verify", f"{root}/m.zarr"]),
             cli(["window-stats", f"{root}/scene.zarr", "--size", "3", "--mean", f"{root}/m.zarr"], code=2),
-            cli(["info", "s3://no-such-bucket-tp/x.zarr"], code=2),
-            cli(["info", f"{root}/m.zarr"], env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, code=2)]
+            cli(["info", f"{scheme}://no-such-bucket-tp/x.zarr"], code=2),
+            cli(["info", f"{root}/m.zarr"], env={endpoint_var: "http://127.0.0.1:9/x"}, code=2)]
     # storage options given in Python, secret included, travel nowhere but to the server
-    opts = {"endpoint": os.environ["AWS_ENDPOINT_URL"], "access_key_id": S3_KEY_ID,
-            "secret_access_key": S3_SECRET, "region": "us-east-1"}
     tp.save_raster(np.ones((1, 8, 8)), f"{root}/py.zarr", storage_options=opts)
     with pytest.raises(OutputExistsError) as e1:
         tp.save_raster(np.ones((1, 8, 8)), f"{root}/py.zarr", storage_options=opts)
     with pytest.raises(StorageError) as e2:
-        tp.open_raster(f"{root}/py.zarr", storage_options=dict(opts, endpoint="http://127.0.0.1:9"))
+        tp.open_raster(f"{root}/py.zarr", storage_options=dict(opts, endpoint="http://127.0.0.1:9/x"))
     texts = [o.stdout + o.stderr for o in outs] + [str(e1.value), str(e2.value)]
     # every object written (metadata, provenance, record, chunks), as bytes read as text
-    texts += [ObjectPath("s3", s3_bucket, m["path"]).read_bytes().decode("latin-1")
-              for m in ObjectPath("s3", s3_bucket, "").list()]
-    for secret in (S3_SECRET, S3_KEY_ID):
+    texts += [ObjectPath(scheme, bucket, m["path"]).read_bytes().decode("latin-1")
+              for m in ObjectPath(scheme, bucket, "").list()]
+    for secret in secrets:
         for t in texts:
             assert secret not in t
     assert "tiledproc: error:" in outs[-1].stderr and len(outs[-1].stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("var", ["AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_MASTER_KEY",
+                                 "AWS_SECRET_ACCESS_KEY"])
+def test_remote_errors_blank_the_secret_of_every_key_variable(var, monkeypatch):
+    value = "tpsecret" + os.urandom(8).hex()
+    monkeypatch.setenv(var, value)
+    err = remote_error(RuntimeError(f"server said: bad signature for key {value}"), "reading 'az://c/x'")
+    assert value not in str(err) and "***" in str(err)
 
 
 def test_pipeline_storage_table(s3_bucket, s3_env, tmp_path, monkeypatch):
