@@ -122,6 +122,41 @@ def test_grid_windows_cut_a_whole_grid_as_windows_does(grid, limit):
     assert got == expected
 
 
+@pytest.mark.parametrize("grid, limit", [((3, 17, 11), 24), ((3, 6, 4), 64), ((6, 3, 13), 7), ((4, 9, 9), 256)])
+def test_grid_windows_keep_the_bands_of_a_block_together(grid, limit):
+    """With band_group 3, the chunks of a 3-band block (one chunk per band) are in one
+    window, one after another; every chunk once; at most ``limit`` chunks per window."""
+    wins = list(gw.grid_windows(grid, limit=limit, band_group=3))
+    flat = [i for w in wins for i in w]
+    assert sorted(flat) == sorted(np.ndindex(*grid))
+    for w in wins:
+        assert len(w) <= max(limit, 3 * gw.STRIP_CHUNKS)  # at least one row of a strip
+        for b, y, x in w:
+            group = [(b0, y, x) for b0 in range(b - b % 3, min(b - b % 3 + 3, grid[0]))]
+            assert all(c in w for c in group)  # the whole block in this window
+        starts = [j for j, (b, _, _) in enumerate(w) if b % 3 == 0]
+        for j in starts:  # a block's chunks one after another (the last group may hold fewer bands)
+            b, y, x = w[j]
+            n = min(3, grid[0] - b)
+            assert w[j:j + n] == [(b + d, y, x) for d in range(n)]
+
+
+def test_an_output_stored_per_band_from_multi_band_blocks_is_written_block_by_block(tmp_path, rng):
+    x = rng.normal(size=(3, 100, 90)).astype(np.float32)
+    lab = rng.integers(0, 9, size=(100, 90)).astype(np.int32)
+    xs = tp.save_raster(x, tmp_path / "x.zarr", chunks=(3, 32, 32))
+    r = tp.recolor_by_label(open_raster(xs), lab, channel_axis=0)
+    assert r.chunks[0] == (3,)
+    out = prepare_output(OutputSpec(tmp_path / "r.zarr", r, chunks=(1, 32, 32)))
+    try:
+        _, todo = write_tasks([out])
+        assert todo.band_group == 3
+        first = todo.at(next(gw.grid_windows([len(c) for c in todo.grid_chunks], band_group=todo.band_group)))
+        assert [index for _, _, index in first[:6]] == [(0, 0, 0), (1, 0, 0), (2, 0, 0), (0, 0, 1), (1, 0, 1), (2, 0, 1)]
+    finally:
+        out.release()
+
+
 def test_the_to_do_list_is_made_a_window_at_a_time(tmp_path):
     """At 16 x 400000^2 (2.4 million chunks per output) the writes still to do are counted,
     sized and cut into their first window without a list of the raster's chunks."""

@@ -181,34 +181,38 @@ def windows(positions: Sequence[tuple], ncols: int, xchunk: int, limit: int | No
     return out
 
 
-def grid_windows(grid: Sequence[int], limit: int | None = None) -> Iterator[list[tuple[int, int, int]]]:
+def grid_windows(grid: Sequence[int], limit: int | None = None,
+                 band_group: int = 1) -> Iterator[list[tuple[int, int, int]]]:
     """The windows of a whole ``(bands, rows, columns)`` chunk grid, made one at a time:
     lists of chunk indices, the cut :func:`windows` makes of every position of a regular
     grid (strip by strip, each strip in windows of equal heights; bands of one strip fill
-    windows in turn). Nothing is held per chunk of the raster: a window is made when the
-    one before it has been taken."""
+    windows in turn). With ``band_group`` g, bands are taken g at a time and innermost
+    (g chunks of a block of g bands, one after another). Nothing is held per chunk of the
+    raster: a window is made when the one before it has been taken."""
     limit = WINDOW_CHUNKS if limit is None else limit
     nb, ny, nx = (int(n) for n in grid)
+    g = max(1, int(band_group))
+    groups = [range(b0, min(b0 + g, nb)) for b0 in range(0, nb, g)]
     strip = strip_width(nx)
     if nx <= strip:
         current: list[tuple[int, int, int]] = []
-        for b in range(nb):
+        for bands in groups:
             for y in range(ny):
                 for x in range(nx):
-                    if len(current) >= limit:
+                    if current and len(current) + len(bands) > limit:
                         yield current
                         current = []
-                    current.append((b, y, x))
+                    current.extend((b, y, x) for b in bands)
         if current:
             yield current
         return
-    for b in range(nb):
+    for bands in groups:
         for x0 in range(0, nx, strip):
             cols = range(x0, min(x0 + strip, nx))
-            n = math.ceil(ny / max(1, limit // len(cols)))
+            n = math.ceil(ny / max(1, limit // (len(cols) * len(bands))))
             per = math.ceil(ny / n)
             for y0 in range(0, ny, per):
-                yield [(b, y, x) for y in range(y0, min(y0 + per, ny)) for x in cols]
+                yield [(b, y, x) for y in range(y0, min(y0 + per, ny)) for x in cols for b in bands]
 
 
 def _inline(node: Task, key, value: Task) -> tuple[Task, int]:

@@ -91,6 +91,7 @@ class OutputSpec:
     zarr_format: int = 3
     #: for a URL: endpoint, region, credentials ... (:mod:`tiledproc.io.remote`)
     storage_options: dict | None = field(default=None, repr=False)
+    block_bands: int = field(default=1, init=False, repr=False)
 
     def __post_init__(self):
         self.path = as_location(self.path, self.storage_options)
@@ -109,6 +110,9 @@ class OutputSpec:
         chunks = _parse_chunks(self.chunks, a.shape) if self.chunks is not None else _default_chunks(a)
         if not isinstance(a, da.Array):
             a = da.from_array(a, chunks=chunks, name="numpy-" + tokenize(a))
+        #: bands per block of the computation: an output stored one band per chunk from
+        #: blocks of several bands is written band-innermost (:class:`WriteList`)
+        self.block_bands = max(a.chunks[0]) if a.chunks[0] else 1
         if a.chunks != da.core.normalize_chunks(chunks, a.shape):
             a = a.rechunk(chunks)
         self.array = a
@@ -438,6 +442,15 @@ class WriteList:
         same = all(o.spec.array.chunks == first for o in self.outputs)
         #: the chunks (dask's tuple of tuples) every output shares, or None
         self.grid_chunks = first if same else None
+        #: chunk bands written together, innermost: the bands of one block of the computation
+        #: (a 3-band block stored one band per chunk), so that the block is made once and
+        #: not held from one band's pass to the next
+        self.band_group = max([self._group(o) for o in self.outputs] or [1])
+
+    @staticmethod
+    def _group(o: PreparedOutput) -> int:
+        c = o.spec.chunks[0]
+        return max(1, o.spec.block_bands // c) if o.spec.block_bands % c == 0 else 1
 
     def __len__(self) -> int:
         return sum(o.n_chunks - len(o.done) for o in self.outputs)
@@ -460,8 +473,11 @@ class WriteList:
         return total
 
     def position(self, k: int, index: tuple[int, ...]) -> tuple[int, ...]:
-        """Where a chunk starts, as (band, y, x) pixel offsets."""
-        return tuple(i * c for i, c in zip(index, self.outputs[k].spec.chunks))
+        """Where the block a chunk comes from starts, as (band, y, x) offsets: the band
+        is that of the block of the computation (its chunks' bands share one position)."""
+        spec = self.outputs[k].spec
+        pos = tuple(i * c for i, c in zip(index, spec.chunks))
+        return (pos[0] // max(1, spec.block_bands),) + pos[1:]
 
     def at(self, indices) -> list[tuple]:
         """The writes still to do at chunk ``indices`` (shared grid only), outputs in order."""
@@ -479,7 +495,7 @@ class WriteList:
             return
         todo = [((self.names[k],) + index, k, index) for k, o in enumerate(self.outputs)
                 for index in np.ndindex(*o.grid) if index not in o.done]
-        todo.sort(key=lambda t: (self.position(t[1], t[2]), t[1]))
+        todo.sort(key=lambda t: (self.position(t[1], t[2]), t[2][0], t[1]))
         yield from todo
 
 

@@ -103,7 +103,7 @@ def run_windows(executor, writers: Sequence, todo: WriteList, on_done) -> None:
         executor.run(dsk, keys, done_in(entries))
         return
     if todo.grid_chunks is not None:
-        cut = (todo.at(w) for w in grid_windows([len(c) for c in todo.grid_chunks]))
+        cut = (todo.at(w) for w in grid_windows([len(c) for c in todo.grid_chunks], band_group=todo.band_group))
     else:  # outputs on different chunk grids: one list, cut by pixel position
         entries = list(todo)
         a = todo.outputs[0].spec.array
