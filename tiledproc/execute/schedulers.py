@@ -172,8 +172,9 @@ class _DistributedExecutor(Executor):
         futures = self.client.get(dsk, list(keys), sync=False)
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            # a task's exception is raised here, in the driver; results come as tasks finish
-            for future, result in as_completed(futures, with_results=True):
+            # this client's loop, not the default client's (another client may be the default)
+            for future in as_completed(futures, loop=self.client.loop):
+                result = future.result()  # re-raises a task's exception here, in the driver
                 on_done(index[future.key], result)
                 future.release()
         except BaseException:
@@ -188,9 +189,7 @@ class _DistributedExecutor(Executor):
         whichever window's task computes it."""
         from distributed import as_completed
 
-        # with_results: each result (a chunk's size and CRC) is fetched by the client's event
-        # loop as its task finishes, not by a round trip of the driver thread per chunk
-        ac = as_completed(with_results=True)
+        ac = as_completed(loop=self.client.loop)  # this client's loop, not the default client's
         owner: dict = {}
         left: list = []  # futures still running, per window in flight
         it = iter(windows)
@@ -210,8 +209,9 @@ class _DistributedExecutor(Executor):
 
         more = submit() and submit()
         try:
-            for future, result in ac:  # a task's exception is raised here, in the driver
+            for future in ac:
                 on_done, i, slot = owner.pop(future)
+                result = future.result()  # re-raises a task's exception here, in the driver
                 on_done(i, result)
                 future.release()
                 left[slot] -= 1
