@@ -7,9 +7,14 @@ zarr's ``ObjectStore``, the same window_stats graph, ``da.to_zarr`` into
 zarr arrays with the same codec and chunks), in the same run. The server is
 moto's ``ThreadedMotoServer`` on 127.0.0.1, started by the case in the
 parent process; every measurement is a child process, as everywhere in
-``scripts/bench.py``.
+``scripts/bench.py``. ``TILEDPROC_BENCH_S3_ENDPOINT`` points it at another
+S3 server already running instead (with ``AWS_ACCESS_KEY_ID`` /
+``AWS_SECRET_ACCESS_KEY`` for it), e.g. s3rver from npm:
 
     python scripts/bench.py remote
+    npx s3rver --directory /tmp/s3rver --port 4599 --address 127.0.0.1 --silent &
+    TILEDPROC_BENCH_S3_ENDPOINT=http://127.0.0.1:4599 AWS_ACCESS_KEY_ID=S3RVER \
+        AWS_SECRET_ACCESS_KEY=S3RVER python scripts/bench.py remote
 """
 
 from __future__ import annotations
@@ -121,14 +126,23 @@ def case(data, measure):
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench-secret",
-                      AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    given = os.environ.get("TILEDPROC_BENCH_S3_ENDPOINT")  # another S3 server, already running
+    if given:
+        server, endpoint, label = None, given, f"S3 server at {given}"
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    else:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        endpoint, label = f"http://{host}:{port}", "moto S3"
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench-secret",
+                          AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
     try:
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        if BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+            s3.create_bucket(Bucket=BUCKET)
         measure("remote", "make_scene", {})
         rows = []
         for rep in range(2):  # interleaved, twice: the machine is shared
@@ -137,11 +151,12 @@ def case(data, measure):
                 r["name"] = f"{name} #{rep + 1}"
                 rows.append(r)
         rows.append(measure("remote", "check_same", {}))
-        table("window_stats 4 x 5000 x 5000 float32, moto S3 -> moto S3 (mean + variance)", rows, [
+        table(f"window_stats 4 x 5000 x 5000 float32, {label} -> the same (mean + variance)", rows, [
             ("zarr array API / tiledproc (speed-up) #1", "zarr_s3 #1", "tiledproc_s3 #1"),
             ("zarr array API / tiledproc (speed-up) #2", "zarr_s3 #2", "tiledproc_s3 #2"),
             ("tiledproc / I/O floor #1", "tiledproc_s3 #1", "io_floor_s3 #1"),
         ])
         return rows
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
