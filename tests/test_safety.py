@@ -366,8 +366,8 @@ def test_a_second_writer_is_refused_while_the_first_runs(tmp_path, scene):
     ref = tmp_path / "ref.zarr"
     run(["window-stats", scene, "--size", "3", "--mean", ref, "--progress", "off"])
     out = tmp_path / "out.zarr"
-    first = child(["window-stats", scene, "--size", "3", "--mean", out, "--progress", "off"],
-                  faults="write-delay=1.0")  # 18 chunks on 2 threads: about 9 s
+    first = child(["window-stats", scene, "--size", "3", "--mean", out, "--progress", "off", "--threads", "1"],
+                  faults="write-delay=1.0")  # 18 chunks on 1 thread: about 18 s, while 3 refused writers start
     deadline = time.monotonic() + 120
     while not (out / LOCK_FILE).exists() or records(out) < 1:
         assert first.poll() is None, first.communicate()
