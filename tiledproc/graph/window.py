@@ -94,9 +94,6 @@ def reduction_results(hlg: HighLevelGraph) -> list[str] | None:
             memo[name] = n
         return memo[name]
 
-    def reduces(name) -> bool:  # a small layer made from more than a few tasks: a reduction's result
-        return below(name) > SMALL_LAYER
-
     results = set()
     for name, layer in hlg.layers.items():
         if len(layer) <= SMALL_LAYER or not _local(layer):
@@ -106,7 +103,7 @@ def reduction_results(hlg: HighLevelGraph) -> list[str] | None:
             if len(d) > SMALL_LAYER:
                 if not _local(d):
                     return None
-            elif reduces(dep):
+            elif below(dep) > SMALL_LAYER:  # a small layer made from more than a few tasks
                 results.add(dep)
     return sorted(results) or None
 
@@ -116,18 +113,11 @@ def with_results(hlg: HighLevelGraph, values: dict, results: Sequence[str], root
     key of those layers) and only the layers ``roots`` still need: the reductions that
     made the values are gone, and what is left is windowable (if it was split right)."""
     layers = dict(hlg.layers)
-    deps = {k: set(v) for k, v in hlg.dependencies.items()}
+    deps = dict(hlg.dependencies)
     for name in results:
         layers[name] = MaterializedLayer({k: DataNode(k, values[k]) for k in hlg.layers[name]})
         deps[name] = set()
-    keep: set = set()
-    stack = list(roots)
-    while stack:
-        n = stack.pop()
-        if n not in keep:
-            keep.add(n)
-            stack.extend(deps.get(n, ()))
-    return HighLevelGraph({n: layers[n] for n in keep}, {n: deps[n] & keep for n in keep})
+    return HighLevelGraph(layers, deps).cull_layers(roots)
 
 
 def strip_width(ncols: int) -> int:
